@@ -1,0 +1,406 @@
+"""The JSON API under /api/v1. Each handler: load, check, act, respond.
+
+Handlers are plain functions (run in the thread pool) over short transactions. Writes go
+through `idempotency.run`, which holds the change, its event and the stored answer in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Connection, Row
+
+from . import accounts, entries, events, idempotency, stories
+from .accounts import Role, User
+from .api_models import (
+    MAX_PAGE, EntryCreate, EntryPage, EntryUpdate, EventPage, RevisionList, Story, StoryCreate,
+    StoryList, StoryUpdate, UserCreate, UserCreated, UserList, UserOut, UserUpdate, check_kind,
+)
+from .api_models import Entry as EntryOut
+from .db import Database
+from .problems import Problem
+
+router = APIRouter(prefix="/api/v1")
+bearer = HTTPBearer(auto_error=False, description="An API token from `dateline token create`.")
+
+PROBLEM = {"content": {"application/problem+json": {}}}
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed request", **PROBLEM},
+    401: {"description": "Missing or bad token", **PROBLEM},
+    403: {"description": "Role not allowed", **PROBLEM},
+    404: {"description": "No such story, entry or user", **PROBLEM},
+    413: {"description": "Request body too large", **PROBLEM},
+    422: {"description": "Invalid fields", **PROBLEM},
+}
+WRITE_ERRORS = {**COMMON_ERRORS, 409: {"description": "Conflict", **PROBLEM}}
+EDIT_ERRORS = {**WRITE_ERRORS, 412: {"description": "If-Match is stale", **PROBLEM}}
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="Retry a POST with the same key: it is done once."),
+]
+IfMatch = Annotated[
+    str | None, Header(alias="If-Match", description="The ETag you edited; 412 if it is stale.")
+]
+
+
+# --- dependencies ------------------------------------------------------------------------
+
+
+def database(request: Request) -> Database:
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
+Db = Annotated[Database, Depends(database)]
+
+
+def optional_user(
+    db: Db, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> User | None:
+    if credentials is None:
+        return None
+    with db.read() as conn:
+        user = accounts.user_for_token(conn, credentials.credentials)
+    if user is None:
+        raise Problem(
+            401, "The API token is unknown, revoked, or its account is disabled.",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    return user
+
+
+Viewer = Annotated[User | None, Depends(optional_user)]
+
+
+def signed_in(user: Viewer) -> User:
+    if user is None:
+        raise Problem(
+            401, "Send an API token: Authorization: Bearer <token>.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return user
+
+
+Member = Annotated[User, Depends(signed_in)]
+
+
+def require(user: User, role: Role, action: str) -> None:
+    if not user.role.at_least(role):
+        raise Problem(403, f"Only {role.value}s and above can {action}; you are a {user.role.value}.")
+
+
+def sees_drafts(user: User | None) -> bool:
+    """Newsroom members see draft stories (reporters post to them too); readers do not."""
+    return user is not None
+
+
+def _story(conn: Connection, slug: str, user: User | None) -> Row[Any]:
+    story = stories.get_story(conn, slug, include_drafts=sees_drafts(user))
+    if story is None:
+        raise Problem(404, f"No story with the slug {slug!r}.")
+    return story
+
+
+def _entry(conn: Connection, story: Row[Any], entry_id: int) -> Row[Any]:
+    entry = entries.get_entry(conn, story.id, entry_id)
+    if entry is None:
+        raise Problem(404, f"Story {story.slug!r} has no entry {entry_id}.")
+    return entry
+
+
+def _check_if_match(if_match: str | None, etag: str) -> None:
+    if if_match is None:
+        return
+    candidates = {tag.strip() for tag in if_match.split(",")}
+    if "*" not in candidates and etag not in candidates:
+        raise Problem(
+            412, "This was changed by someone else since you loaded it; reload and redo your change.",
+            current_etag=etag,
+        )
+
+
+def _ttl(request: Request) -> timedelta:
+    return timedelta(hours=request.app.state.settings.idempotency_ttl_hours)
+
+
+def _not_modified(request: Request, etag: str) -> Response | None:
+    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
+    return None
+
+
+# --- stories ------------------------------------------------------------------------------
+
+
+@router.get("/stories", response_model=StoryList, tags=["stories"])
+def list_stories(db: Db, user: Viewer) -> dict[str, Any]:
+    """Stories, live ones first. Drafts only for newsroom members."""
+    with db.read() as conn:
+        rows = stories.list_stories(conn, include_drafts=sees_drafts(user))
+    return {"stories": [stories.story_json(row) for row in rows]}
+
+
+@router.post("/stories", status_code=201, response_model=Story, responses=WRITE_ERRORS, tags=["stories"])
+def create_story(
+    payload: StoryCreate, request: Request, db: Db, user: Member, key: IdempotencyKey = None
+) -> JSONResponse:
+    require(user, Role.editor, "create stories")
+
+    def work(conn: Connection) -> tuple[int, dict[str, Any], dict[str, str]]:
+        try:
+            row = stories.create_story(conn, **payload.model_dump())
+        except stories.StoryError as exc:
+            raise Problem(409, str(exc)) from None
+        return 201, stories.story_json(row), {
+            "Location": f"/api/v1/stories/{row.slug}", "ETag": stories.story_etag(row)
+        }
+
+    print_ = idempotency.fingerprint("POST", request.url.path, payload.model_dump_json())
+    return idempotency.run(db, user.id, idempotency.check_key(key), print_, _ttl(request), work)
+
+
+@router.get("/stories/{slug}", response_model=Story, responses=COMMON_ERRORS, tags=["stories"])
+def read_story(slug: str, db: Db, user: Viewer, response: Response) -> dict[str, Any]:
+    with db.read() as conn:
+        story = _story(conn, slug, user)
+    response.headers["ETag"] = stories.story_etag(story)
+    return stories.story_json(story)
+
+
+@router.patch("/stories/{slug}", response_model=Story, responses=EDIT_ERRORS, tags=["stories"])
+def update_story(
+    slug: str, payload: StoryUpdate, db: Db, user: Member, response: Response,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    require(user, Role.editor, "change stories")
+    changes = payload.model_dump(exclude_none=True)
+    with db.write() as conn:
+        story = _story(conn, slug, user)
+        _check_if_match(if_match, stories.story_etag(story))
+        story = stories.update_story(conn, story, changes)
+    response.headers["ETag"] = stories.story_etag(story)
+    return stories.story_json(story)
+
+
+# --- entries ------------------------------------------------------------------------------
+
+
+@router.get(
+    "/stories/{slug}/entries", response_model=EntryPage, responses=COMMON_ERRORS, tags=["entries"]
+)
+def list_entries(
+    slug: str, db: Db, user: Viewer,
+    cursor: Annotated[str | None, Query(max_length=20, description="From `next_cursor`.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
+) -> dict[str, Any]:
+    """Visible entries, newest first, a page at a time."""
+    before = None
+    if cursor is not None:
+        if not cursor.isdigit():
+            raise Problem(400, "cursor must be a value from next_cursor.")
+        before = int(cursor)
+    with db.read() as conn:
+        story = _story(conn, slug, user)
+        rows = entries.list_entries(conn, story.id, before=before, limit=limit + 1)
+    page = rows[:limit]
+    return {
+        "entries": [entries.entry_json(row, story.slug) for row in page],
+        "next_cursor": str(page[-1].id) if len(rows) > limit else None,
+    }
+
+
+@router.post(
+    "/stories/{slug}/entries", status_code=201, response_model=EntryOut, responses=WRITE_ERRORS,
+    tags=["entries"],
+)
+def create_entry(
+    slug: str, payload: EntryCreate, request: Request, db: Db, user: Member,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Post an update. Reporters and above; pinning needs an editor."""
+    if payload.pinned:
+        require(user, Role.editor, "pin entries")
+
+    def work(conn: Connection) -> tuple[int, dict[str, Any], dict[str, str]]:
+        story = _story(conn, slug, user)
+        if story.status == "ended":
+            raise Problem(409, "This story has ended; an editor can set it live again to post.")
+        data = entries.create_entry(
+            conn, story, user, kind=payload.kind, body=payload.body or "",
+            fields=payload.kind_fields(), pinned=bool(payload.pinned),
+            key_event=bool(payload.key_event),
+        )
+        return 201, data, {
+            "Location": f"/api/v1/stories/{slug}/entries/{data['id']}",
+            "ETag": f'"e{data["id"]}-r{data["revision"]}"',
+        }
+
+    print_ = idempotency.fingerprint("POST", request.url.path, payload.model_dump_json())
+    return idempotency.run(db, user.id, idempotency.check_key(key), print_, _ttl(request), work)
+
+
+@router.get(
+    "/stories/{slug}/entries/{entry_id}", response_model=EntryOut, responses=COMMON_ERRORS,
+    tags=["entries"],
+)
+def read_entry(slug: str, entry_id: int, db: Db, user: Viewer, response: Response) -> dict[str, Any]:
+    with db.read() as conn:
+        story = _story(conn, slug, user)
+        entry = _entry(conn, story, entry_id)
+    response.headers["ETag"] = entries.entry_etag(entry)
+    return entries.entry_json(entry, story.slug)
+
+
+@router.patch(
+    "/stories/{slug}/entries/{entry_id}", response_model=EntryOut, responses=EDIT_ERRORS,
+    tags=["entries"],
+)
+def update_entry(
+    slug: str, entry_id: int, payload: EntryUpdate, db: Db, user: Member, response: Response,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    """Edit an entry. Reporters edit their own; editors any. Each edit keeps a revision."""
+    changes = payload.model_dump(exclude_none=True)
+    if "pinned" in changes:
+        require(user, Role.editor, "pin entries")
+    with db.write() as conn:
+        story = _story(conn, slug, user)
+        entry = _entry(conn, story, entry_id)
+        if entry.author_id != user.id:
+            require(user, Role.editor, "edit other people's entries")
+        _check_if_match(if_match, entries.entry_etag(entry))
+        merged = {**json.loads(entry.fields), **payload.kind_fields()}
+        try:
+            check_kind(entry.kind, changes.get("body", entry.body), merged)
+        except ValueError as exc:
+            raise Problem(422, str(exc)) from None
+        data = entries.update_entry(conn, story, entry, user, changes)
+    response.headers["ETag"] = f'"e{data["id"]}-r{data["revision"]}"'
+    return data
+
+
+@router.delete(
+    "/stories/{slug}/entries/{entry_id}", status_code=204, responses=EDIT_ERRORS, tags=["entries"]
+)
+def delete_entry(slug: str, entry_id: int, db: Db, user: Member, if_match: IfMatch = None) -> Response:
+    """Delete an entry (editors). Readers stop seeing it; its history is kept."""
+    require(user, Role.editor, "delete entries")
+    with db.write() as conn:
+        story = _story(conn, slug, user)
+        entry = _entry(conn, story, entry_id)
+        _check_if_match(if_match, entries.entry_etag(entry))
+        entries.delete_entry(conn, story, entry)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/stories/{slug}/entries/{entry_id}/revisions", response_model=RevisionList,
+    responses=COMMON_ERRORS, tags=["entries"],
+)
+def list_revisions(slug: str, entry_id: int, db: Db, user: Member) -> dict[str, Any]:
+    """Every revision of an entry, oldest first (newsroom members)."""
+    with db.read() as conn:
+        story = _story(conn, slug, user)
+        entry = _entry(conn, story, entry_id)
+        rows = entries.list_revisions(conn, entry.id)
+    return {
+        "revisions": [
+            {
+                "revision": r.revision, "body": r.body, "fields": json.loads(r.fields),
+                "edited_by": r.username, "edited_at": stories.iso(r.edited_at),
+            }
+            for r in rows
+        ]
+    }
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+@router.get(
+    "/stories/{slug}/events", response_model=EventPage, responses=COMMON_ERRORS, tags=["events"]
+)
+def list_events(
+    slug: str, request: Request, db: Db, user: Viewer,
+    after: Annotated[int, Query(ge=0, le=2**62, description="Last event id seen; 0 for all.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> Response:
+    """Catch-up for clients that cannot stream: the story's events after `after`, in order."""
+    with db.read() as conn:
+        story = _story(conn, slug, user)
+        etag = f'"ev{story.last_event_id}-{after}-{limit}"'
+        if (cached := _not_modified(request, etag)) is not None:
+            return cached
+        page = events.read_after(conn, story.id, after, limit + 1)
+    has_more = len(page) > limit
+    page = page[:limit]
+    last = page[-1].id if page else after
+    # The stored JSON is spliced in as is: no decode and re-encode per request.
+    body = (
+        '{"events":[' + ",".join(e.to_json() for e in page)
+        + f'],"last_event_id":{last},"has_more":{"true" if has_more else "false"}}}'
+    )
+    return Response(
+        body, media_type="application/json",
+        headers={"ETag": etag, "Cache-Control": "public, max-age=1, stale-while-revalidate=5"
+                 if not sees_drafts(user) else "private, no-cache"},
+    )
+
+
+# --- accounts -----------------------------------------------------------------------------
+
+
+def _user_out(user: User) -> dict[str, Any]:
+    return {"username": user.username, "name": user.display_name, "role": user.role, "disabled": user.disabled}
+
+
+@router.get("/me", response_model=UserOut, responses=COMMON_ERRORS, tags=["accounts"])
+def me(user: Member) -> dict[str, Any]:
+    return _user_out(user)
+
+
+@router.get("/users", response_model=UserList, responses=COMMON_ERRORS, tags=["accounts"])
+def list_users(db: Db, user: Member) -> dict[str, Any]:
+    require(user, Role.admin, "manage users")
+    with db.read() as conn:
+        return {"users": [_user_out(u) for u in accounts.list_users(conn)]}
+
+
+@router.post(
+    "/users", status_code=201, response_model=UserCreated, responses=WRITE_ERRORS, tags=["accounts"]
+)
+def create_user(payload: UserCreate, db: Db, user: Member) -> dict[str, Any]:
+    """Create an account; without `password`, one is generated and shown once."""
+    require(user, Role.admin, "manage users")
+    password = payload.password or accounts.generate_password()
+    try:
+        with db.write() as conn:
+            created = accounts.create_user(conn, payload.username, password, payload.role, payload.name)
+    except accounts.AccountError as exc:
+        status = 409 if "already exists" in str(exc) else 422
+        raise Problem(status, str(exc)) from None
+    return {**_user_out(created), "password": None if payload.password else password}
+
+
+@router.patch(
+    "/users/{username}", response_model=UserOut, responses=WRITE_ERRORS, tags=["accounts"]
+)
+def update_user(username: str, payload: UserUpdate, db: Db, user: Member) -> dict[str, Any]:
+    """Change a user's role, name, or disable the account (which revokes its tokens' use)."""
+    require(user, Role.admin, "manage users")
+    with db.write() as conn:
+        target = accounts.get_user(conn, username)
+        if target is None:
+            raise Problem(404, f"No user named {username!r}.")
+        if target.id == user.id and (payload.disabled or (payload.role and payload.role != Role.admin)):
+            raise Problem(409, "You cannot disable yourself or lower your own role.")
+        updated = accounts.update_user(
+            conn, target, role=payload.role, disabled=payload.disabled, display_name=payload.name
+        )
+    return _user_out(updated)

@@ -1,0 +1,217 @@
+"""What the JSON API accepts and answers: pydantic models, with every limit in one place.
+
+The limits are documented in docs/api.md; changing one here means changing it there.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
+
+from .accounts import Role
+from .entries import KIND_FIELDS
+
+MAX_HEADLINE = 200
+MAX_DATELINE = 80
+MAX_SUMMARY = 2_000
+MAX_BODY = 20_000
+MAX_SHORT = 200  # speaker, role, credit
+MAX_CAPTION = 1_000
+MAX_URL = 2_048
+MAX_PAGE = 100
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _clean_text(value: Any) -> Any:
+    """Drop control characters (pasted from word processors; NUL breaks PostgreSQL)."""
+    return _CONTROL.sub("", value).replace("\r\n", "\n") if isinstance(value, str) else value
+
+
+def _clean_line(value: Any) -> Any:
+    value = _clean_text(value)
+    return " ".join(value.split()) if isinstance(value, str) else value
+
+
+def _web_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+def _image_url(value: str) -> str:
+    if value.startswith("/") and not value.startswith("//"):
+        return value  # an image served by this site
+    return _web_url(value)
+
+
+Text = Annotated[str, BeforeValidator(_clean_text)]
+Line = Annotated[str, BeforeValidator(_clean_line)]
+WebUrl = Annotated[Line, Field(max_length=MAX_URL), AfterValidator(_web_url)]
+ImageUrl = Annotated[Line, Field(max_length=MAX_URL), AfterValidator(_image_url)]
+Slug = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
+Status = Literal["draft", "live", "ended"]
+Kind = Literal["text", "quote", "image", "embed"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoryCreate(_Strict):
+    headline: Annotated[Line, Field(min_length=1, max_length=MAX_HEADLINE)]
+    slug: Slug | None = None
+    dateline: Annotated[Line, Field(max_length=MAX_DATELINE)] = ""
+    summary: Annotated[Text, Field(max_length=MAX_SUMMARY)] = ""
+    status: Status = "draft"
+
+
+class StoryUpdate(_Strict):
+    headline: Annotated[Line, Field(min_length=1, max_length=MAX_HEADLINE)] | None = None
+    dateline: Annotated[Line, Field(max_length=MAX_DATELINE)] | None = None
+    summary: Annotated[Text, Field(max_length=MAX_SUMMARY)] | None = None
+    status: Status | None = None
+
+
+class Story(BaseModel):
+    slug: str
+    headline: str
+    dateline: str
+    summary: str
+    status: Status
+    created_at: str
+    updated_at: str
+
+
+class StoryList(BaseModel):
+    stories: list[Story]
+
+
+class _EntryFields(_Strict):
+    body: Annotated[Text, Field(max_length=MAX_BODY)] | None = None
+    speaker: Annotated[Line, Field(max_length=MAX_SHORT)] | None = None
+    role: Annotated[Line, Field(max_length=MAX_SHORT)] | None = None
+    image_url: ImageUrl | None = None
+    caption: Annotated[Line, Field(max_length=MAX_CAPTION)] | None = None
+    credit: Annotated[Line, Field(max_length=MAX_SHORT)] | None = None
+    alt: Annotated[Line, Field(max_length=MAX_CAPTION)] | None = None
+    url: WebUrl | None = None
+    pinned: StrictBool | None = None
+    key_event: StrictBool | None = None
+
+    def kind_fields(self) -> dict[str, str]:
+        return {k: v for k in ("speaker", "role", "image_url", "caption", "credit", "alt", "url")
+                if (v := getattr(self, k)) is not None}
+
+
+def check_kind(kind: str, body: str, fields: dict[str, str]) -> None:
+    """The rules each kind of entry follows; raises ValueError with a reader-friendly reason."""
+    stray = sorted(set(fields) - set(KIND_FIELDS[kind]))
+    if stray:
+        raise ValueError(f"{', '.join(stray)} does not apply to a {kind} entry")
+    if kind in ("text", "quote") and not body.strip():
+        raise ValueError(f"a {kind} entry needs a body")
+    required = {"quote": ("speaker",), "image": ("image_url", "alt"), "embed": ("url",)}.get(kind, ())
+    missing = [name for name in required if not fields.get(name, "").strip()]
+    if missing:
+        raise ValueError(f"a {kind} entry needs {' and '.join(missing)}")
+
+
+class EntryCreate(_EntryFields):
+    kind: Kind = "text"
+
+    @model_validator(mode="after")
+    def _kind_rules(self) -> "EntryCreate":
+        check_kind(self.kind, self.body or "", self.kind_fields())
+        return self
+
+
+class EntryUpdate(_EntryFields):
+    """Only the fields sent change; the kind of an entry cannot change."""
+
+
+class Author(BaseModel):
+    username: str
+    name: str
+
+
+class Entry(BaseModel):
+    id: int
+    story: str
+    kind: Kind
+    body: str
+    html: str
+    author: Author
+    published_at: str
+    updated_at: str
+    revision: int
+    pinned: bool
+    key_event: bool
+    speaker: str | None = None
+    role: str | None = None
+    image_url: str | None = None
+    caption: str | None = None
+    credit: str | None = None
+    alt: str | None = None
+    url: str | None = None
+
+
+class EntryPage(BaseModel):
+    entries: list[Entry]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next, older page; null at the end.")
+
+
+class Revision(BaseModel):
+    revision: int
+    body: str
+    fields: dict[str, str]
+    edited_by: str
+    edited_at: str
+
+
+class RevisionList(BaseModel):
+    revisions: list[Revision]
+
+
+class Event(BaseModel):
+    id: int
+    type: Literal["entry.created", "entry.updated", "entry.deleted", "story.created", "story.updated"]
+    data: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    events: list[Event]
+    last_event_id: int = Field(description="Pass as `after` to continue.")
+    has_more: bool
+
+
+class UserCreate(_Strict):
+    username: Annotated[str, Field(min_length=2, max_length=63)]
+    role: Role
+    name: Annotated[Line, Field(max_length=120)] | None = None
+    password: Annotated[str, Field(min_length=10, max_length=1024)] | None = None
+
+
+class UserUpdate(_Strict):
+    role: Role | None = None
+    name: Annotated[Line, Field(min_length=1, max_length=120)] | None = None
+    disabled: StrictBool | None = None
+
+
+class UserOut(BaseModel):
+    username: str
+    name: str
+    role: Role
+    disabled: bool
+
+
+class UserCreated(UserOut):
+    password: str | None = Field(None, description="The generated password, shown this once.")
+
+
+class UserList(BaseModel):
+    users: list[UserOut]

@@ -1,0 +1,202 @@
+"""The `dateline` command: serve, demo, init, and the newsroom's chores.
+
+Every option also reads a DATELINE_* environment variable (see docs/configuration.md).
+Errors print one line and exit non-zero; a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from sqlalchemy.exc import OperationalError
+
+from . import __version__, accounts
+from .accounts import Role
+from .config import ConfigError, Settings
+from .db import Database, SchemaOutOfDate
+
+EXPECTED_ERRORS = (ConfigError, SchemaOutOfDate, accounts.AccountError)
+
+
+class DatelineGroup(click.Group):
+    """Turns expected failures into one-line messages, and runs `serve` by default."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, args or ["serve"])
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EXPECTED_ERRORS as exc:
+            raise click.ClickException(str(exc)) from None
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unknown error"
+            raise click.ClickException(f"cannot use the database: {reason}") from None
+
+
+database_option = click.option(
+    "--database", "database_url", envvar="DATELINE_DATABASE_URL", metavar="URL",
+    help="sqlite:///file.db (default: dateline.db here) or postgresql://… [env DATELINE_DATABASE_URL]",
+)
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings.from_env(**overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _ready_database(settings: Settings) -> Database:
+    db = Database.from_settings(settings)
+    db.migrate()
+    return db
+
+
+@click.group(cls=DatelineGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dateline")
+def main() -> None:
+    """Dateline: live news coverage. Run `dateline demo` to see it at work."""
+
+
+@main.command()
+@database_option
+@click.option("--host", envvar="DATELINE_HOST", help="Address to listen on [env DATELINE_HOST; default 127.0.0.1]")
+@click.option("--port", envvar="DATELINE_PORT", type=int, help="Port [env DATELINE_PORT; default 8000]")
+def serve(database_url: str | None, host: str | None, port: int | None) -> None:
+    """Run the server (the database must be initialised with `dateline init`)."""
+    import uvicorn
+
+    from .app import create_app
+
+    settings = _settings(database_url=database_url, host=host, port=port)
+    db = Database.from_settings(settings)
+    db.check_schema()
+    click.echo(f"Dateline {__version__} on http://{settings.host}:{settings.port}/", err=True)
+    uvicorn.run(
+        create_app(settings, db), host=settings.host, port=settings.port,
+        log_level=settings.log_level, proxy_headers=True, server_header=False,
+    )
+
+
+@main.command()
+@database_option
+def init(database_url: str | None) -> None:
+    """Create the database, or migrate it to this version."""
+    settings = _settings(database_url=database_url)
+    db = Database.from_settings(settings)
+    before, head = db.schema_status()
+    db.migrate()
+    if before == head:
+        click.echo(f"The database is up to date (revision {head}).")
+    else:
+        click.echo(f"The database is ready (revision {head}).")
+
+
+@main.command()
+@click.option("--database", "database_url", envvar="DATELINE_DATABASE_URL", metavar="URL",
+              default="sqlite:///dateline-demo.db", show_default=True, help="Where the demo keeps its data.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.2, 3600),
+              help="Seconds between the simulated reporter's posts.")
+def demo(database_url: str, host: str, port: int, interval: float) -> None:
+    """Serve a sample live story, with a simulated reporter posting every few seconds."""
+    import threading
+
+    import uvicorn
+
+    from .app import create_app
+    from .demo import SimulatedReporter, seed, wait_until_up
+
+    settings = _settings(database_url=database_url, host=host, port=port)
+    db = _ready_database(settings)
+    slug, password, token = seed(db)
+    base = f"http://{host}:{port}"
+    click.echo(
+        f"\n  Reader:      {base}/stories/{slug}\n"
+        f"  Front page:  {base}/\n"
+        f"  Editor:      user 'editor', password {password}\n"
+        f"  API token:   {token}\n"
+        f"  Try:         curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n"
+        f"                 -d '{{\"body\": \"Hello from the newsroom\"}}' {base}/api/v1/stories/{slug}/entries\n"
+    )
+    reporter = SimulatedReporter(base, token, slug, interval)
+    threading.Thread(
+        target=lambda: wait_until_up(base) and reporter.start(), name="demo-start", daemon=True
+    ).start()
+    try:
+        uvicorn.run(create_app(settings, db), host=host, port=port, log_level="warning")
+    finally:
+        reporter.stop()
+
+
+@main.group()
+def user() -> None:
+    """Newsroom accounts."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default="reporter", show_default=True)
+@click.option("--display-name", help="Name shown on posts (default: NAME).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@database_option
+def user_add(name: str, role: str, display_name: str | None, password_stdin: bool, database_url: str | None) -> None:
+    """Create an account and print its password."""
+    db = Database.from_settings(_settings(database_url=database_url))
+    db.check_schema()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = accounts.generate_password()
+    with db.write() as conn:
+        created = accounts.create_user(conn, name, password, Role(role), display_name)
+    if password_stdin:
+        click.echo(f"Created {created.role.value} {created.username}.", err=True)
+    else:
+        click.echo(f"Created {created.role.value} {created.username}; the password is:", err=True)
+        click.echo(password)
+
+
+@user.command("list")
+@database_option
+def user_list(database_url: str | None) -> None:
+    """List the accounts."""
+    db = Database.from_settings(_settings(database_url=database_url))
+    db.check_schema()
+    with db.read() as conn:
+        for u in accounts.list_users(conn):
+            click.echo(f"{u.username}\t{u.role.value}\t{'disabled' if u.disabled else 'active'}\t{u.display_name}")
+
+
+@main.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--label", default="", help="What the token is for (shown in listings).")
+@database_option
+def token_create(name: str, label: str, database_url: str | None) -> None:
+    """Create an API token for the user NAME and print it alone on stdout."""
+    db = Database.from_settings(_settings(database_url=database_url))
+    db.check_schema()
+    with db.write() as conn:
+        found = accounts.get_user(conn, name)
+        if found is None:
+            raise click.ClickException(f"no user named {name!r}; create one with `dateline user add {name}`")
+        if found.disabled:
+            raise click.ClickException(f"the account {name!r} is disabled")
+        new_token = accounts.create_token(conn, found, label or "cli")
+    click.echo(new_token)  # only once it is committed
+
+
+@main.command("config")
+def config_dump() -> None:
+    """Print every setting in effect, secrets redacted."""
+    for name, value in _settings().dump().items():
+        click.echo(f"{name}={value}")

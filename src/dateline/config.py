@@ -1,0 +1,127 @@
+"""Every setting Dateline reads, declared once.
+
+Each setting has a `DATELINE_*` environment variable, a default and a line of help.
+A `*_FILE` variant (``DATELINE_SECRET_KEY_FILE=/run/secrets/key``) reads the value from a
+file, for secrets. `docs/configuration.md` lists the same table; a test keeps them in step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable
+
+
+class ConfigError(ValueError):
+    """A setting has a value Dateline cannot use."""
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError(f"expected a positive whole number, got {value!r}")
+    return number
+
+
+def _setting(default: Any, help: str, cast: Callable[[str], Any] = str, secret: bool = False) -> Any:
+    return field(default=default, metadata={"help": help, "cast": cast, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = _setting(
+        "sqlite:///dateline.db",
+        "Database URL: `sqlite:///path.db` (the default, a file in the current folder) "
+        "or `postgresql://user@host/dbname`.",
+    )
+    host: str = _setting("127.0.0.1", "Address `dateline serve` listens on.")
+    port: int = _setting(8000, "Port `dateline serve` listens on.", _positive_int)
+    public_url: str = _setting(
+        "", "The site's public base URL (https://live.example.org), used in links that leave the site."
+    )
+    site_name: str = _setting("Dateline", "Name shown in page titles and the masthead.")
+    max_request_bytes: int = _setting(
+        1_048_576, "Largest request body accepted by the JSON API, in bytes (413 beyond).", _positive_int
+    )
+    page_size: int = _setting(20, "Updates per page on the reader page.", _positive_int)
+    idempotency_ttl_hours: int = _setting(
+        24, "How long an `Idempotency-Key` is remembered, in hours.", _positive_int
+    )
+    sqlite_synchronous: str = _setting(
+        "FULL",
+        "SQLite `synchronous` pragma. FULL (default) makes an acknowledged write survive a power cut; "
+        "NORMAL survives a process crash only.",
+    )
+    log_level: str = _setting("info", "Log level: debug, info, warning or error.")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "Settings":
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = env_name(f.name)
+            raw = env.get(name)
+            file_path = env.get(name + "_FILE")
+            if raw is None and file_path:
+                try:
+                    with open(file_path, encoding="utf-8") as handle:
+                        raw = handle.read().strip()
+                except OSError as exc:
+                    raise ConfigError(f"{name}_FILE: cannot read {file_path}: {exc.strerror}") from None
+            if raw is not None:
+                try:
+                    values[f.name] = f.metadata["cast"](raw)
+                except ValueError as exc:
+                    raise ConfigError(f"{name}: {exc}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.sqlite_synchronous.upper() not in {"FULL", "EXTRA", "NORMAL"}:
+            raise ConfigError("DATELINE_SQLITE_SYNCHRONOUS: expected FULL, EXTRA or NORMAL")
+        if not self.database_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+            raise ConfigError(
+                "DATELINE_DATABASE_URL: expected a sqlite:/// or postgresql:// URL, "
+                f"got {redact_url(self.database_url)!r}"
+            )
+
+    def dump(self) -> dict[str, str]:
+        """Every setting with secrets and URL passwords redacted, for `dateline config`."""
+        shown: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata["secret"] and value:
+                value = "********"
+            elif f.name == "database_url":
+                value = redact_url(value)
+            shown[env_name(f.name)] = str(value)
+        return shown
+
+
+def env_name(field_name: str) -> str:
+    return "DATELINE_" + field_name.upper()
+
+
+def described_settings() -> list[tuple[str, str, str]]:
+    """(variable, default, help) for every setting: the source of the docs table."""
+    return [(env_name(f.name), str(f.default), f.metadata["help"]) for f in fields(Settings)]
+
+
+def redact_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url

@@ -1,0 +1,133 @@
+"""Connections, transactions and migrations, for SQLite and PostgreSQL alike.
+
+Writes go through `Database.write()`: one transaction that holds the change and its event.
+On SQLite it starts with BEGIN IMMEDIATE, so writers queue for the lock up front instead of
+failing half-way (on PostgreSQL, `events.append` orders the commits).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from .config import Settings
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database needs `dateline init` before this version can use it."""
+
+
+def normalize_url(url: str) -> str:
+    """Plain `postgresql://` URLs use psycopg 3, the driver Dateline installs."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Database:
+    def __init__(self, url: str, sqlite_synchronous: str = "FULL") -> None:
+        self.url = normalize_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        self._commit_listeners: list[Callable[[], None]] = []
+        self._listeners_lock = threading.Lock()
+        if self.is_sqlite:
+            database = make_url(self.url).database
+            if database and database != ":memory:":
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(
+                self.url, connect_args={"check_same_thread": False, "timeout": 15}
+            )
+            self._configure_sqlite(sqlite_synchronous.upper())
+        else:
+            self.engine = create_engine(
+                self.url, pool_size=10, max_overflow=30, pool_pre_ping=True, pool_timeout=15
+            )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Database":
+        return cls(settings.database_url, settings.sqlite_synchronous)
+
+    def _configure_sqlite(self, synchronous: str) -> None:
+        @event.listens_for(self.engine, "connect")
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let us issue BEGIN ourselves (pysqlite would otherwise defer it).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            # FULL: the WAL is fsynced at every commit, so an acknowledged write survives a power cut.
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=15000")
+            cursor.close()
+
+        @event.listens_for(self.engine, "begin")
+        def on_begin(conn: Connection) -> None:
+            immediate = conn.get_execution_options().get("dateline_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction; on success, commit listeners learn that the log has grown."""
+        with self.engine.connect().execution_options(dateline_write=True) as conn:
+            with conn.begin():
+                yield conn
+        for listener in list(self._commit_listeners):
+            listener()
+
+    def add_commit_listener(self, listener: Callable[[], None]) -> None:
+        with self._listeners_lock:
+            self._commit_listeners.append(listener)
+
+    def remove_commit_listener(self, listener: Callable[[], None]) -> None:
+        with self._listeners_lock:
+            if listener in self._commit_listeners:
+                self._commit_listeners.remove(listener)
+
+    # --- migrations -------------------------------------------------------------------
+
+    def _alembic_config(self, conn: Connection) -> AlembicConfig:
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        return config
+
+    def migrate(self) -> None:
+        """Create the schema or bring it up to date (`dateline init`)."""
+        with self.engine.begin() as conn:
+            command.upgrade(self._alembic_config(conn), "head")
+
+    def schema_status(self) -> tuple[str | None, str]:
+        """(current revision, newest revision)."""
+        with self.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+            head = ScriptDirectory.from_config(self._alembic_config(conn)).get_current_head()
+        return current, head or ""
+
+    def check_schema(self) -> None:
+        current, head = self.schema_status()
+        if current != head:
+            where = "is empty" if current is None else f"is at revision {current}"
+            raise SchemaOutOfDate(
+                f"the database {where}, this version needs {head}: run `dateline init` first"
+            )
+
+    def dispose(self) -> None:
+        self.engine.dispose()

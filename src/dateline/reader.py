@@ -1,0 +1,110 @@
+"""The reader's pages: the front page, a story, an update's permalink.
+
+Rendered on the server from the database and complete without JavaScript. Each page's
+ETag is the story's newest event id, so a revalidation costs one indexed read and no render.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Row
+from starlette.exceptions import HTTPException
+
+from . import entries, stories
+from .db import Database
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+CACHE_PUBLIC = "public, max-age=5, stale-while-revalidate=30"
+
+
+def _when(value: datetime) -> str:
+    return value.astimezone(timezone.utc).strftime("%-d %b %Y, %H:%M UTC")
+
+
+templates.env.filters["when"] = _when
+templates.env.filters["iso"] = stories.iso
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
+def _render(request: Request, name: str, etag: str, modified: datetime, **context: Any) -> Response:
+    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": CACHE_PUBLIC})
+    context["site_name"] = request.app.state.settings.site_name
+    response = templates.TemplateResponse(request, name, context)
+    response.headers["ETag"] = etag
+    response.headers["Last-Modified"] = modified.astimezone(timezone.utc).strftime(
+        "%a, %d %b %Y %H:%M:%S GMT"
+    )
+    response.headers["Cache-Control"] = CACHE_PUBLIC
+    return response
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    context = {"status": status, "message": message, "site_name": request.app.state.settings.site_name}
+    return templates.TemplateResponse(request, "error.html", context, status_code=status)
+
+
+def _story_or_404(request: Request, slug: str) -> Row[Any]:
+    with _db(request).read() as conn:
+        story = stories.get_story(conn, slug)
+    if story is None:
+        raise HTTPException(404, "There is no story at this address.")
+    return story
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    with _db(request).read() as conn:
+        rows = stories.list_stories(conn)
+    newest = max((row.last_event_id for row in rows), default=0)
+    modified = max((row.updated_at for row in rows), default=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    return _render(request, "home.html", f'"home-{newest}-{len(rows)}"', modified, stories=rows)
+
+
+@router.get("/stories/{slug}", response_class=HTMLResponse)
+def story_page(
+    request: Request, slug: str,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+) -> Response:
+    """The story, newest update first; `before` pages back through older updates."""
+    story = _story_or_404(request, slug)
+    etag = f'"story-{story.id}-{story.last_event_id}-{before or 0}"'
+    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": CACHE_PUBLIC})
+    size = request.app.state.settings.page_size
+    with _db(request).read() as conn:
+        rows = entries.list_entries(conn, story.id, before=before, limit=size + 1)
+        pinned = entries.list_flagged(conn, story.id, "pinned", limit=5) if before is None else []
+        key_events = entries.list_flagged(conn, story.id, "key_event", limit=8) if before is None else []
+    page = rows[:size]
+    pinned_ids = {row.id for row in pinned}
+    return _render(
+        request, "story.html", etag, story.updated_at,
+        story=story,
+        pinned=pinned,
+        entries=[row for row in page if row.id not in pinned_ids],
+        key_events=key_events,
+        older=page[-1].id if len(rows) > size else None,
+        paged=before is not None,
+    )
+
+
+@router.get("/stories/{slug}/entries/{entry_id}", response_class=HTMLResponse)
+def entry_page(request: Request, slug: str, entry_id: int) -> Response:
+    story = _story_or_404(request, slug)
+    with _db(request).read() as conn:
+        entry = entries.get_entry(conn, story.id, entry_id)
+    if entry is None:
+        raise HTTPException(404, "This update does not exist or was removed.")
+    etag = f'"entry-{entry.id}-{entry.revision}-{story.last_event_id}"'
+    return _render(request, "entry.html", etag, entry.updated_at, story=story, entry=entry)

@@ -1,0 +1,159 @@
+"""The database tables. Alembic migrations under `migrations/` create and change them.
+
+The `events` table is the single truth for everything that happens to a story: each change
+writes its row here in the same transaction as the change itself.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+# Big integers on PostgreSQL, INTEGER PRIMARY KEY (the rowid) on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(120), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),  # reporter | editor | admin
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("label", String(120), nullable=False),
+    # sha256 of the token: a stolen database does not hand out working tokens.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("slug", String(80), nullable=False, unique=True),
+    Column("headline", String(200), nullable=False),
+    Column("dateline", String(80), nullable=False, default=""),
+    Column("summary", Text, nullable=False, default=""),
+    Column("status", String(8), nullable=False),  # draft | live | ended
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # Id of the newest event of this story: the validator for cached pages and feeds.
+    Column("last_event_id", Id, nullable=False, default=0),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("story_id", Id, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(8), nullable=False),  # text | quote | image | embed
+    Column("body", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    # The kind's own fields (speaker, caption, url...), as JSON text.
+    Column("fields", Text, nullable=False, default="{}"),
+    Column("author_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("revision", Integer, nullable=False, default=1),
+    Column("pinned", Boolean, nullable=False, default=False),
+    Column("key_event", Boolean, nullable=False, default=False),
+    Column("deleted_at", UTCDateTime),  # a tombstone: the row stays, readers no longer see it
+    Index("ix_entries_story_visible", "story_id", "deleted_at", "id"),
+)
+
+entry_revisions = Table(
+    "entry_revisions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("entry_id", Id, ForeignKey("entries.id", ondelete="CASCADE"), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("edited_by", Id, ForeignKey("users.id"), nullable=False),
+    Column("edited_at", UTCDateTime, nullable=False),
+    UniqueConstraint("entry_id", "revision", name="uq_entry_revisions_entry_revision"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("story_id", Id, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("entry_id", Id),
+    # The payload exactly as the API returns the entry or story, encoded once at write time.
+    Column("data", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_events_story_id_id", "story_id", "id"),
+    # AUTOINCREMENT: SQLite must never hand out an id again, even after the newest row is gone.
+    sqlite_autoincrement=True,
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,123 @@
+"""Stories: the developing events a newsroom covers live."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Connection, Row, case, select, update
+
+from . import events
+from .schema import stories
+
+STATUSES = ("draft", "live", "ended")
+PUBLIC_STATUSES = ("live", "ended")
+SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+MAX_SLUG = 80
+
+
+class StoryError(ValueError):
+    """A story change that cannot be made; the message says why."""
+
+
+def slugify(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:60].rstrip("-") or "story"
+
+
+def _unique_slug(conn: Connection, base: str) -> str:
+    taken = set(conn.execute(select(stories.c.slug).where(stories.c.slug.like(f"{base}%"))).scalars())
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def story_json(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "slug": row.slug,
+        "headline": row.headline,
+        "dateline": row.dateline,
+        "summary": row.summary,
+        "status": row.status,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }
+
+
+def story_etag(row: Row[Any]) -> str:
+    """Changes when an editor-visible field changes, not when an update is posted."""
+    digest = hashlib.sha256(
+        "\x1f".join((row.headline, row.dateline, row.summary, row.status)).encode()
+    ).hexdigest()[:20]
+    return f'"s{row.id}-{digest}"'
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def get_story(conn: Connection, slug: str, *, include_drafts: bool = False) -> Row[Any] | None:
+    query = select(stories).where(stories.c.slug == slug)
+    if not include_drafts:
+        query = query.where(stories.c.status.in_(PUBLIC_STATUSES))
+    return conn.execute(query).first()
+
+
+def list_stories(conn: Connection, *, include_drafts: bool = False, limit: int = 100) -> list[Row[Any]]:
+    """Live stories first, then the rest; most recently updated first within each."""
+    query = select(stories)
+    if not include_drafts:
+        query = query.where(stories.c.status.in_(PUBLIC_STATUSES))
+    live_first = case((stories.c.status == "live", 0), (stories.c.status == "draft", 1), else_=2)
+    return list(conn.execute(query.order_by(live_first, stories.c.updated_at.desc()).limit(limit)))
+
+
+def create_story(
+    conn: Connection,
+    *,
+    headline: str,
+    slug: str | None = None,
+    dateline: str = "",
+    summary: str = "",
+    status: str = "draft",
+) -> Row[Any]:
+    now = datetime.now(timezone.utc)
+    if slug:
+        if conn.execute(select(stories.c.id).where(stories.c.slug == slug)).first():
+            raise StoryError(f"the slug {slug!r} is already used by another story")
+    else:
+        slug = _unique_slug(conn, slugify(headline))
+    story_id = conn.execute(
+        stories.insert()
+        .values(
+            slug=slug, headline=headline, dateline=dateline, summary=summary, status=status,
+            created_at=now, updated_at=now, last_event_id=0,
+        )
+        .returning(stories.c.id)
+    ).scalar_one()
+    return _log_story_change(conn, story_id, events.STORY_CREATED, now)
+
+
+def update_story(conn: Connection, story: Row[Any], changes: dict[str, Any]) -> Row[Any]:
+    changes = {k: v for k, v in changes.items() if getattr(story, k) != v}
+    if not changes:
+        return story
+    if "slug" in changes:
+        raise StoryError("a story's slug cannot change: links to it are already out")
+    now = datetime.now(timezone.utc)
+    conn.execute(update(stories).where(stories.c.id == story.id).values(**changes))
+    return _log_story_change(conn, story.id, events.STORY_UPDATED, now)
+
+
+def _log_story_change(conn: Connection, story_id: int, type: str, now: datetime) -> Row[Any]:
+    conn.execute(update(stories).where(stories.c.id == story_id).values(updated_at=now))
+    row = conn.execute(select(stories).where(stories.c.id == story_id)).one()
+    events.append(conn, story_id, type, story_json(row), now)
+    return conn.execute(select(stories).where(stories.c.id == story_id)).one()

@@ -1,0 +1,214 @@
+"""Fixtures: a real database per test (SQLite and PostgreSQL), an app, named personas.
+
+Every API test runs twice, on SQLite and on the PostgreSQL server of this machine. Without
+PostgreSQL the second run is skipped with a message; under CI (CI=true) it fails instead.
+
+Personas, one per role: ada (admin), eve (editor), rita and ron (reporters).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from dateline import accounts
+from dateline.accounts import Role
+from dateline.app import create_app
+from dateline.config import Settings
+from dateline.db import Database, normalize_url
+from dateline.schema import metadata
+
+POSTGRES_URL = os.environ.get("DATELINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PERSONAS = {"ada": Role.admin, "eve": Role.editor, "rita": Role.reporter, "ron": Role.reporter}
+PASSWORD = "correct horse battery"
+
+
+def missing_service(what: str) -> None:
+    """Skip on a laptop without the service; fail under CI, where it must be there."""
+    if IN_CI:
+        pytest.fail(f"{what} (CI=true: the service must be running)")
+    pytest.skip(what)
+
+
+@dataclass
+class Site:
+    """A migrated database with the personas and their API tokens."""
+
+    url: str
+    db: Database
+    tokens: dict[str, str]
+
+    def auth(self, persona: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[persona]}"}
+
+
+def _add_personas(db: Database) -> dict[str, str]:
+    tokens = {}
+    with db.write() as conn:
+        for name, role in PERSONAS.items():
+            user = accounts.create_user(conn, name, PASSWORD, role, name.title())
+            tokens[name] = accounts.create_token(conn, user, "tests")
+    return tokens
+
+
+# --- SQLite: migrate a template once, copy it per test -------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    tokens = _add_personas(db)
+    db.dispose()
+    return path, tokens
+
+
+# --- PostgreSQL: one database per test session, emptied between tests ---------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[tuple[str, dict[str, str]]]:
+    admin_url = normalize_url(POSTGRES_URL)
+    try:
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure to connect means "not here"
+        missing_service(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc.__class__.__name__}")
+    name = f"dateline_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    db = Database(url)
+    db.migrate()
+    tokens = _add_personas(db)
+    db.dispose()
+    yield url, tokens
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+CONTENT_TABLES = ("idempotency_keys", "events", "entry_revisions", "entries", "stories")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
+    if request.param == "sqlite":
+        template, tokens = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "dateline.db"
+        shutil.copy(template, path)
+        url = f"sqlite:///{path}"
+    else:
+        url, tokens = request.getfixturevalue("postgres_database")
+        engine = create_engine(normalize_url(url))
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {', '.join(CONTENT_TABLES)} RESTART IDENTITY CASCADE"))
+            # Tests may change personas (disable, change role): put them back.
+            conn.execute(text("UPDATE users SET disabled = false"))
+            for name, role in PERSONAS.items():
+                conn.execute(text("UPDATE users SET role = :r WHERE username = :n"), {"r": role.value, "n": name})
+            conn.execute(text("DELETE FROM users WHERE username NOT IN ('ada', 'eve', 'rita', 'ron')"))
+        engine.dispose()
+    db = Database(url)
+    yield Site(url, db, tokens)
+    db.dispose()
+
+
+@pytest.fixture
+def settings(site: Site) -> Settings:
+    return Settings.from_env({}, database_url=site.url)
+
+
+@pytest.fixture
+def client(site: Site, settings: Settings) -> Iterator[TestClient]:
+    app = create_app(settings, site.db)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def live_story(client: TestClient, site: Site) -> str:
+    """A live story created by eve; returns its slug."""
+    response = client.post(
+        "/api/v1/stories",
+        json={"headline": "Second night of protests", "dateline": "DRAVONNE", "status": "live"},
+        headers=site.auth("eve"),
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["slug"])
+
+
+def table_counts(db: Database) -> dict[str, int]:
+    """Rows in every table: to show that a refused request changed nothing."""
+    with db.read() as conn:
+        return {t.name: conn.execute(text(f"SELECT count(*) FROM {t.name}")).scalar_one() for t in metadata.sorted_tables}
+
+
+# --- real server processes ----------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """`dateline serve` in a subprocess, the way an operator runs it."""
+
+    def __init__(self, database_url: str, port: int | None = None, *extra: str) -> None:
+        self.database_url = database_url
+        self.port = port or free_port()
+        self.extra = extra
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> "ServerProcess":
+        env = {**os.environ, "DATELINE_DATABASE_URL": self.database_url, "DATELINE_LOG_LEVEL": "warning"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "dateline", "serve", "--port", str(self.port), *self.extra],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            try:
+                if httpx.get(self.base_url + "/api/v1/stories", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start in time")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handler runs, as in a crash or power cut of the process."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
