@@ -107,7 +107,10 @@ def create_user(
 
 
 def get_user(conn: Connection, username: str) -> User | None:
-    row = conn.execute(select(users).where(users.c.username == username.strip().lower())).first()
+    username = username.strip().lower()
+    if not USERNAME_PATTERN.match(username):
+        return None
+    row = conn.execute(select(users).where(users.c.username == username)).first()
     return _user(row) if row else None
 
 
@@ -133,7 +136,10 @@ def update_user(
 
 def authenticate(conn: Connection, username: str, password: str) -> User | None:
     """The user if the password is right and the account is enabled."""
-    row = conn.execute(select(users).where(users.c.username == username.strip().lower())).first()
+    username = username.strip().lower()
+    row = None
+    if USERNAME_PATTERN.match(username):
+        row = conn.execute(select(users).where(users.c.username == username)).first()
     if row is None:
         # Spend the same time as a real check, so timing does not reveal which names exist.
         _hasher.hash(password)

@@ -11,7 +11,7 @@ import json
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Row
@@ -45,6 +45,8 @@ IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", description="Retry a POST with the same key: it is done once."),
 ]
+SlugPath = Annotated[str, Path(max_length=200, examples=["night-two"], description="The story's slug.")]
+EntryId = Annotated[int, Path(ge=1, le=2**62, examples=[1])]
 IfMatch = Annotated[
     str | None, Header(alias="If-Match", description="The ETag you edited; 412 if it is stale.")
 ]
@@ -100,7 +102,7 @@ def sees_drafts(user: User | None) -> bool:
     return user is not None
 
 
-def _story(conn: Connection, slug: str, user: User | None) -> Row[Any]:
+def _story(conn: Connection, slug: SlugPath, user: User | None) -> Row[Any]:
     story = stories.get_story(conn, slug, include_drafts=sees_drafts(user))
     if story is None:
         raise Problem(404, f"No story with the slug {slug!r}.")
@@ -166,7 +168,7 @@ def create_story(
 
 
 @router.get("/stories/{slug}", response_model=Story, responses=COMMON_ERRORS, tags=["stories"])
-def read_story(slug: str, db: Db, user: Viewer, response: Response) -> dict[str, Any]:
+def read_story(slug: SlugPath, db: Db, user: Viewer, response: Response) -> dict[str, Any]:
     with db.read() as conn:
         story = _story(conn, slug, user)
     response.headers["ETag"] = stories.story_etag(story)
@@ -175,7 +177,7 @@ def read_story(slug: str, db: Db, user: Viewer, response: Response) -> dict[str,
 
 @router.patch("/stories/{slug}", response_model=Story, responses=EDIT_ERRORS, tags=["stories"])
 def update_story(
-    slug: str, payload: StoryUpdate, db: Db, user: Member, response: Response,
+    slug: SlugPath, payload: StoryUpdate, db: Db, user: Member, response: Response,
     if_match: IfMatch = None,
 ) -> dict[str, Any]:
     require(user, Role.editor, "change stories")
@@ -192,10 +194,11 @@ def update_story(
 
 
 @router.get(
-    "/stories/{slug}/entries", response_model=EntryPage, responses=COMMON_ERRORS, tags=["entries"]
+    "/stories/{slug}/entries", response_model=EntryPage, responses=COMMON_ERRORS,
+    response_model_exclude_unset=True, tags=["entries"],
 )
 def list_entries(
-    slug: str, db: Db, user: Viewer,
+    slug: SlugPath, db: Db, user: Viewer,
     cursor: Annotated[str | None, Query(max_length=20, description="From `next_cursor`.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
 ) -> dict[str, Any]:
@@ -220,7 +223,7 @@ def list_entries(
     tags=["entries"],
 )
 def create_entry(
-    slug: str, payload: EntryCreate, request: Request, db: Db, user: Member,
+    slug: SlugPath, payload: EntryCreate, request: Request, db: Db, user: Member,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Post an update. Reporters and above; pinning needs an editor."""
@@ -247,9 +250,9 @@ def create_entry(
 
 @router.get(
     "/stories/{slug}/entries/{entry_id}", response_model=EntryOut, responses=COMMON_ERRORS,
-    tags=["entries"],
+    response_model_exclude_unset=True, tags=["entries"],
 )
-def read_entry(slug: str, entry_id: int, db: Db, user: Viewer, response: Response) -> dict[str, Any]:
+def read_entry(slug: SlugPath, entry_id: EntryId, db: Db, user: Viewer, response: Response) -> dict[str, Any]:
     with db.read() as conn:
         story = _story(conn, slug, user)
         entry = _entry(conn, story, entry_id)
@@ -259,10 +262,10 @@ def read_entry(slug: str, entry_id: int, db: Db, user: Viewer, response: Respons
 
 @router.patch(
     "/stories/{slug}/entries/{entry_id}", response_model=EntryOut, responses=EDIT_ERRORS,
-    tags=["entries"],
+    response_model_exclude_unset=True, tags=["entries"],
 )
 def update_entry(
-    slug: str, entry_id: int, payload: EntryUpdate, db: Db, user: Member, response: Response,
+    slug: SlugPath, entry_id: EntryId, payload: EntryUpdate, db: Db, user: Member, response: Response,
     if_match: IfMatch = None,
 ) -> dict[str, Any]:
     """Edit an entry. Reporters edit their own; editors any. Each edit keeps a revision."""
@@ -288,7 +291,7 @@ def update_entry(
 @router.delete(
     "/stories/{slug}/entries/{entry_id}", status_code=204, responses=EDIT_ERRORS, tags=["entries"]
 )
-def delete_entry(slug: str, entry_id: int, db: Db, user: Member, if_match: IfMatch = None) -> Response:
+def delete_entry(slug: SlugPath, entry_id: EntryId, db: Db, user: Member, if_match: IfMatch = None) -> Response:
     """Delete an entry (editors). Readers stop seeing it; its history is kept."""
     require(user, Role.editor, "delete entries")
     with db.write() as conn:
@@ -303,7 +306,7 @@ def delete_entry(slug: str, entry_id: int, db: Db, user: Member, if_match: IfMat
     "/stories/{slug}/entries/{entry_id}/revisions", response_model=RevisionList,
     responses=COMMON_ERRORS, tags=["entries"],
 )
-def list_revisions(slug: str, entry_id: int, db: Db, user: Member) -> dict[str, Any]:
+def list_revisions(slug: SlugPath, entry_id: EntryId, db: Db, user: Member) -> dict[str, Any]:
     """Every revision of an entry, oldest first (newsroom members)."""
     with db.read() as conn:
         story = _story(conn, slug, user)
@@ -327,7 +330,7 @@ def list_revisions(slug: str, entry_id: int, db: Db, user: Member) -> dict[str, 
     "/stories/{slug}/events", response_model=EventPage, responses=COMMON_ERRORS, tags=["events"]
 )
 def list_events(
-    slug: str, request: Request, db: Db, user: Viewer,
+    slug: SlugPath, request: Request, db: Db, user: Viewer,
     after: Annotated[int, Query(ge=0, le=2**62, description="Last event id seen; 0 for all.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> Response:

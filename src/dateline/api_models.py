@@ -63,6 +63,10 @@ class _Strict(BaseModel):
 
 
 class StoryCreate(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"headline": "Second night of protests after the disputed vote", "dateline": "DRAVONNE",
+         "summary": "Thousands return to Lantern Square.", "status": "live"},
+    ]})
     headline: Annotated[Line, Field(min_length=1, max_length=MAX_HEADLINE)]
     slug: Slug | None = None
     dateline: Annotated[Line, Field(max_length=MAX_DATELINE)] = ""
@@ -122,6 +126,11 @@ def check_kind(kind: str, body: str, fields: dict[str, str]) -> None:
 
 
 class EntryCreate(_EntryFields):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"kind": "text", "body": "Riot police have sealed off **Unity Street**.", "key_event": True},
+        {"kind": "quote", "body": "We will be back tomorrow.", "speaker": "Mira Solvane",
+         "role": "opposition candidate"},
+    ]})
     kind: Kind = "text"
 
     @model_validator(mode="after")
@@ -132,6 +141,10 @@ class EntryCreate(_EntryFields):
 
 class EntryUpdate(_EntryFields):
     """Only the fields sent change; the kind of an entry cannot change."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"body": "Police now say **5,000** people attended."}, {"pinned": True},
+    ]})
 
 
 class Author(BaseModel):

@@ -40,10 +40,9 @@ def render_html(kind: str, body: str, fields: dict[str, str]) -> str:
             who += f", {escape(fields['role'])}"
         return f'<blockquote class="quote">{body_html}<footer>{who}</footer></blockquote>'
     if kind == "image":
-        credit = fields.get("credit", "")
-        caption = escape(fields.get("caption", ""))
-        if credit:
-            caption += f' <span class="credit">{escape(credit)}</span>'
+        caption = str(escape(fields.get("caption", "")))
+        if fields.get("credit"):
+            caption += f' <span class="credit">{escape(fields["credit"])}</span>'
         figure = (
             f'<figure class="photo"><img src="{escape(fields["image_url"])}" '
             f'alt="{escape(fields.get("alt", ""))}" loading="lazy" decoding="async">'

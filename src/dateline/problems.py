@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("dateline")
@@ -110,6 +110,14 @@ def install(app: FastAPI, html_error: Callable[[Request, int, str], Response]) -
         return problem_response(
             503, "The database is busy or unreachable; try again shortly.",
             headers={"Retry-After": "2"}, instance=request.url.path,
+        )
+
+    @app.exception_handler(DataError)
+    async def on_data_refused(request: Request, exc: DataError) -> JSONResponse:
+        # Validation should have caught it; the database's refusal is still the client's input.
+        log.warning("database refused a value on %s: %s", request.url.path, exc.orig)
+        return problem_response(
+            422, "A value in the request cannot be stored.", instance=request.url.path
         )
 
     @app.exception_handler(Exception)

@@ -64,6 +64,8 @@ def iso(value: datetime) -> str:
 
 
 def get_story(conn: Connection, slug: str, *, include_drafts: bool = False) -> Row[Any] | None:
+    if len(slug) > MAX_SLUG or not SLUG_PATTERN.match(slug):
+        return None  # not a slug Dateline could have made: no need to ask the database
     query = select(stories).where(stories.c.slug == slug)
     if not include_drafts:
         query = query.where(stories.c.status.in_(PUBLIC_STATUSES))

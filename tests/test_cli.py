@@ -1,0 +1,149 @@
+"""The `dateline` command, run as an operator runs it: a real process, real files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import ServerProcess, Site, free_port
+
+
+def dateline(*args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DATELINE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "dateline", *args], cwd=cwd, input=stdin, capture_output=True,
+        text=True, timeout=60, env={**environment, **(env or {})},
+    )
+
+
+def test_init_user_and_token_work_in_a_fresh_folder(tmp_path: Path) -> None:
+    first = dateline("init", cwd=tmp_path)
+    assert first.returncode == 0 and "ready" in first.stdout
+    assert (tmp_path / "dateline.db").exists(), "the default database is a file in the current folder"
+    assert "up to date" in dateline("init", cwd=tmp_path).stdout
+
+    added = dateline("user", "add", "mira", "--role", "editor", cwd=tmp_path)
+    assert added.returncode == 0, added.stderr
+    password = added.stdout.strip()
+    assert len(password) >= 16 and "\n" not in password
+
+    token = dateline("token", "create", "mira", cwd=tmp_path)
+    assert token.returncode == 0 and token.stdout.startswith("dl_") and token.stdout.count("\n") == 1
+
+    listed = dateline("user", "list", cwd=tmp_path).stdout
+    assert listed.startswith("mira\teditor\tactive")
+
+
+def test_a_token_from_the_cli_works_against_the_server(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'site.db'}"
+    assert dateline("init", "--database", url, cwd=tmp_path).returncode == 0
+    assert dateline("user", "add", "ed", "--role", "editor", "--database", url, cwd=tmp_path).returncode == 0
+    token = dateline("token", "create", "ed", env={"DATELINE_DATABASE_URL": url}, cwd=tmp_path).stdout.strip()
+    server = ServerProcess(url).start()
+    try:
+        created = httpx.post(server.base_url + "/api/v1/stories", json={"headline": "From the CLI"},
+                             headers={"Authorization": f"Bearer {token}"})
+        assert created.status_code == 201
+    finally:
+        server.stop()
+
+
+def test_password_stdin_sets_the_password(tmp_path: Path, site: Site) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    dateline("init", "--database", url, cwd=tmp_path)
+    result = dateline("user", "add", "pat", "--password-stdin", "--database", url, cwd=tmp_path,
+                      stdin="a long enough secret\n")
+    assert result.returncode == 0 and result.stdout == ""
+    from dateline import accounts
+    from dateline.db import Database
+
+    db = Database(url)
+    with db.read() as conn:
+        assert accounts.authenticate(conn, "pat", "a long enough secret") is not None
+        assert accounts.authenticate(conn, "pat", "wrong password!") is None
+    db.dispose()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("token", "create", "ghost"), "no user named 'ghost'"),
+        (("user", "add", "Bad Name!"), "username must be"),
+        (("user", "add", "short", "--password-stdin"), "at least 10 characters"),
+        (("user", "add", "x1", "--role", "chief"), "Invalid value for '--role'"),
+        (("init", "--database", "mysql://localhost/x"), "expected a sqlite:/// or postgresql:// URL"),
+        (("init", "--database", "postgresql://nobody@127.0.0.1:1/none"), "cannot use the database"),
+        (("frobnicate",), "No such command"),
+    ],
+)
+def test_errors_are_one_line_and_non_zero(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    dateline("init", cwd=tmp_path)
+    result = dateline(*args, cwd=tmp_path, stdin="short\n")
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_commands_refuse_an_uninitialised_database(tmp_path: Path) -> None:
+    result = dateline("user", "add", "early", cwd=tmp_path)
+    assert result.returncode != 0 and "run `dateline init` first" in result.stderr
+    serve = dateline("serve", "--port", str(free_port()), cwd=tmp_path)
+    assert serve.returncode != 0 and "run `dateline init` first" in serve.stderr
+
+
+def test_a_bad_setting_is_reported_by_name(tmp_path: Path) -> None:
+    result = dateline("config", cwd=tmp_path, env={"DATELINE_PORT": "eighty"})
+    assert result.returncode != 0 and "DATELINE_PORT" in result.stderr
+
+
+def test_config_redacts_database_passwords(tmp_path: Path) -> None:
+    result = dateline("config", cwd=tmp_path, env={"DATELINE_DATABASE_URL": "postgresql://app:s3cret@db/news"})
+    assert "DATELINE_DATABASE_URL=postgresql://app:***@db/news" in result.stdout
+    assert "s3cret" not in result.stdout
+
+
+@pytest.mark.parametrize("command", [(), ("serve",), ("demo",), ("init",), ("user",), ("user", "add"),
+                                     ("user", "list"), ("token",), ("token", "create"), ("config",)])
+def test_every_command_has_help(tmp_path: Path, command: tuple[str, ...]) -> None:
+    result = dateline(*command, "--help", cwd=tmp_path)
+    assert result.returncode == 0 and "Usage:" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_demo_serves_a_live_story_that_grows(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dateline", "demo", "--port", str(port), "--interval", "0.5"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        lines = [process.stdout.readline() for _ in range(5)]  # type: ignore[union-attr]
+        printed = "".join(lines)
+        assert f"http://127.0.0.1:{port}/stories/" in printed and "API token:   dl_" in printed
+        slug = printed.split("/stories/")[1].split()[0]
+        base = f"http://127.0.0.1:{port}"
+        import time
+
+        deadline = time.monotonic() + 20
+        count = 0
+        while time.monotonic() < deadline:
+            try:
+                count = len(httpx.get(f"{base}/api/v1/stories/{slug}/entries?limit=100").json()["entries"])
+            except httpx.HTTPError:
+                count = 0
+            if count >= 14:
+                break
+            time.sleep(0.3)
+        assert count >= 14, "the sample story has 12 updates and the reporter keeps adding more"
+        page = httpx.get(f"{base}/stories/{slug}").text
+        assert "Live" in page and "Key events" in page
+        assert (tmp_path / "dateline-demo.db").exists()
+    finally:
+        process.terminate()
+        process.wait(10)
+        process.stdout.close()  # type: ignore[union-attr]
