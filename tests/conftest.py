@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -188,7 +189,7 @@ class ServerProcess:
         env = {**os.environ, "DATELINE_DATABASE_URL": self.database_url, "DATELINE_LOG_LEVEL": "warning"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dateline", "serve", "--port", str(self.port), *self.extra],
-            env=env, stdout=subprocess.DEVNULL, stderr=self.log,
+            env=env, stdout=subprocess.DEVNULL, stderr=self.log, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -206,16 +207,16 @@ class ServerProcess:
         return self.log.read().decode(errors="replace")
 
     def kill(self) -> None:
-        """SIGKILL: no shutdown handler runs, as in a crash or power cut of the process."""
+        """SIGKILL to every process of the server: no shutdown handler runs, as in a crash."""
         if self.process and self.process.poll() is None:
-            self.process.kill()
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            os.killpg(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(10)
+                self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
         self.log.close()

@@ -1,7 +1,7 @@
 """The web application: settings and database in, one ASGI app out.
 
-Routes live in two tables: the JSON API (`api.router`) and the reader pages
-(`reader.router`). The middleware here is plain ASGI so it never buffers a stream.
+Routes: the live stream (`live.LiveEndpoint`), the JSON API (`api.router`) and the reader
+pages (`reader.router`). The middleware here is plain ASGI so it never buffers a stream.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__, api, problems, reader
 from .config import Settings
 from .db import Database
+from .live import Live, LiveEndpoint
 
 STATIC = Path(__file__).with_name("static")
 
@@ -103,10 +105,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     db = db or Database.from_settings(settings)
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
 
+    live = Live(db, settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db.check_schema()  # refuse to serve a database this version does not understand
+        await live.start()
         yield
+        await live.stop()
         db.dispose()
 
     app = FastAPI(
@@ -120,7 +126,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.live = live
     problems.install(app, html_error=reader.error_page)
+    app.router.routes.append(Route("/stories/{slug}/live", LiveEndpoint(live), methods=["GET"]))
     app.include_router(api.router)
     app.include_router(reader.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -6,6 +6,7 @@ Errors print one line and exit non-zero; a traceback means a bug.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from . import __version__, accounts
 from .accounts import Role
-from .config import ConfigError, Settings
+from .config import ConfigError, Settings, env_name
 from .db import Database, SchemaOutOfDate
 
 EXPECTED_ERRORS = (ConfigError, SchemaOutOfDate, accounts.AccountError)
@@ -65,20 +66,33 @@ def main() -> None:
 @database_option
 @click.option("--host", envvar="DATELINE_HOST", help="Address to listen on [env DATELINE_HOST; default 127.0.0.1]")
 @click.option("--port", envvar="DATELINE_PORT", type=int, help="Port [env DATELINE_PORT; default 8000]")
-def serve(database_url: str | None, host: str | None, port: int | None) -> None:
+@click.option("--workers", envvar="DATELINE_WORKERS", type=click.IntRange(0, 256),
+              help="Server processes sharing the port [env DATELINE_WORKERS; default one per core]")
+def serve(database_url: str | None, host: str | None, port: int | None, workers: int | None) -> None:
     """Run the server (the database must be initialised with `dateline init`)."""
     import uvicorn
 
     from .app import create_app
 
-    settings = _settings(database_url=database_url, host=host, port=port)
+    settings = _settings(database_url=database_url, host=host, port=port, workers=workers)
     db = Database.from_settings(settings)
     db.check_schema()
-    click.echo(f"Dateline {__version__} on http://{settings.host}:{settings.port}/", err=True)
-    uvicorn.run(
-        create_app(settings, db), host=settings.host, port=settings.port,
-        log_level=settings.log_level, proxy_headers=True, server_header=False,
+    count = settings.workers or os.cpu_count() or 1
+    click.echo(
+        f"Dateline {__version__} on http://{settings.host}:{settings.port}/ ({count} "
+        f"process{'es' if count > 1 else ''})", err=True,
     )
+    options: dict[str, Any] = dict(
+        host=settings.host, port=settings.port, log_level=settings.log_level, proxy_headers=True,
+        server_header=False, timeout_graceful_shutdown=2,  # live streams never end by themselves
+    )
+    if count == 1:
+        uvicorn.run(create_app(settings, db), **options)
+        return
+    db.dispose()
+    # Each worker builds its own app from the environment: hand it the options given here.
+    os.environ.update({env_name(k): str(getattr(settings, k)) for k in ("database_url", "host", "port")})
+    uvicorn.run("dateline.app:create_app", factory=True, workers=count, **options)
 
 
 @main.command()

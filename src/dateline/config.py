@@ -32,6 +32,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"expected 0 or more, got {value!r}")
+    return number
+
+
 def _setting(default: Any, help: str, cast: Callable[[str], Any] = str, secret: bool = False) -> Any:
     return field(default=default, metadata={"help": help, "cast": cast, "secret": secret})
 
@@ -62,6 +69,27 @@ class Settings:
         "NORMAL survives a process crash only.",
     )
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
+    workers: int = _setting(
+        0, "Server processes for `dateline serve`; 0 means one per CPU core.", _non_negative_int
+    )
+    broker: str = _setting(
+        "local",
+        "How server processes nudge each other about new events: `local` (processes on this "
+        "machine sharing the database) or `none` (the poll alone).",
+    )
+    live_poll_seconds: float = _setting(
+        1.0, "How often each process checks the event log even without a nudge, in seconds.", float
+    )
+    heartbeat_seconds: float = _setting(
+        15.0, "Seconds between keep-alive comments on idle live streams.", float
+    )
+    max_streams: int = _setting(
+        15_000, "Open live streams per process; more are told to retry later.", _positive_int
+    )
+    stream_buffer_bytes: int = _setting(
+        262_144, "Bytes a live reader may fall behind before it is dropped (it reconnects and "
+        "catches up).", _positive_int,
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -90,6 +118,12 @@ class Settings:
     def validate(self) -> None:
         if self.sqlite_synchronous.upper() not in {"FULL", "EXTRA", "NORMAL"}:
             raise ConfigError("DATELINE_SQLITE_SYNCHRONOUS: expected FULL, EXTRA or NORMAL")
+        if self.broker not in {"local", "none"}:
+            raise ConfigError("DATELINE_BROKER: expected local or none")
+        if not 0.05 <= self.live_poll_seconds <= 60:
+            raise ConfigError("DATELINE_LIVE_POLL_SECONDS: expected 0.05 to 60")
+        if not 1 <= self.heartbeat_seconds <= 300:
+            raise ConfigError("DATELINE_HEARTBEAT_SECONDS: expected 1 to 300")
         if not self.database_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
             raise ConfigError(
                 "DATELINE_DATABASE_URL: expected a sqlite:/// or postgresql:// URL, "

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, text, update
+from sqlalchemy import Connection, func, or_, select, text, update
 
 from .schema import entries, events, stories
 
@@ -100,13 +100,22 @@ def read_after(conn: Connection, story_id: int, after: int, limit: int = 500) ->
     return [Event(row.id, row.story_id, row.type, row.data) for row in rows]
 
 
+def read_log_after(conn: Connection, after: int, limit: int = 1000) -> list[Event]:
+    """The whole log after `after`, every story, as written: what live delivery follows."""
+    rows = conn.execute(
+        select(events.c.id, events.c.story_id, events.c.type, events.c.data)
+        .where(events.c.id > after)
+        .order_by(events.c.id)
+        .limit(limit)
+    )
+    return [Event(row.id, row.story_id, row.type, row.data) for row in rows]
+
+
 def last_id(conn: Connection) -> int:
     """The newest event id in the whole log (0 when empty)."""
     return int(conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one())
 
 
-def first_id_of_story(conn: Connection, story_id: int) -> int:
-    value = conn.execute(
-        select(func.min(events.c.id)).where(and_(events.c.story_id == story_id))
-    ).scalar_one()
-    return int(value or 0)
+def first_id(conn: Connection) -> int:
+    """The oldest id still in the log: a cursor below it may have missed pruned events."""
+    return int(conn.execute(select(func.coalesce(func.min(events.c.id), 0))).scalar_one())

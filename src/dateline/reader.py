@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
@@ -75,27 +75,40 @@ def home(request: Request) -> Response:
 def story_page(
     request: Request, slug: str,
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+    order: Literal["newest", "oldest"] = "newest",
 ) -> Response:
-    """The story, newest update first; `before` pages back through older updates."""
+    """The story a page at a time: newest first (`before` pages back) or oldest first (`after`)."""
     story = _story_or_404(request, slug)
-    etag = f'"story-{story.id}-{story.last_event_id}-{before or 0}"'
+    oldest = order == "oldest"
+    cursor = (after if oldest else before) or 0
+    etag = f'"story-{story.id}-{story.last_event_id}-{order}-{cursor}"'
     if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
         return Response(status_code=304, headers={"ETag": etag, "Cache-Control": CACHE_PUBLIC})
     size = request.app.state.settings.page_size
+    first_page = cursor == 0
     with _db(request).read() as conn:
-        rows = entries.list_entries(conn, story.id, before=before, limit=size + 1)
-        pinned = entries.list_flagged(conn, story.id, "pinned", limit=5) if before is None else []
-        key_events = entries.list_flagged(conn, story.id, "key_event", limit=8) if before is None else []
+        rows = entries.list_entries(
+            conn, story.id, before=None if oldest else before, after=after if oldest else None,
+            limit=size + 1, oldest_first=oldest,
+        )
+        pinned = entries.list_flagged(conn, story.id, "pinned", limit=5) if first_page else []
+        key_events = entries.list_flagged(conn, story.id, "key_event", limit=8) if first_page else []
     page = rows[:size]
     pinned_ids = {row.id for row in pinned}
+    more = page[-1].id if len(rows) > size else None
     return _render(
         request, "story.html", etag, story.updated_at,
         story=story,
+        order=order,
         pinned=pinned,
         entries=[row for row in page if row.id not in pinned_ids],
         key_events=key_events,
-        older=page[-1].id if len(rows) > size else None,
-        paged=before is not None,
+        more=more,
+        paged=not first_page,
+        # Live updates join the page only where they belong: the top of the newest page, or
+        # the end of the oldest-first list once its last page is shown.
+        live_position=("top" if first_page else "none") if not oldest else ("bottom" if more is None else "none"),
     )
 
 

@@ -1,0 +1,80 @@
+"""Live delivery: from the event log to every open reader, within a second.
+
+One `Live` per server process: a `Follower` reads the log, a `Hub` knows who reads what,
+a broker nudges the other processes, and `LiveEndpoint` serves /stories/{slug}/live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from .. import events, stories
+from ..config import Settings
+from ..db import Database
+from .brokers import Broker, broker_for
+from .follower import Follower
+from .hub import Hub
+from .stream import REPLAY_BATCH, LiveEndpoint
+
+__all__ = ["Live", "LiveEndpoint"]
+
+
+class Live:
+    def __init__(self, db: Database, settings: Settings, broker: Broker | None = None) -> None:
+        self.db = db
+        self.hub = Hub(heartbeat_seconds=settings.heartbeat_seconds)
+        self.broker = broker or broker_for(settings.broker, settings.database_url)
+        self.follower = Follower(db, self.hub, settings.live_poll_seconds, self._forget_story)
+        self.max_streams = settings.max_streams
+        self.max_pending = settings.stream_buffer_bytes
+        self._story_ids: dict[str, int | None] = {}
+
+    async def start(self) -> None:
+        await self.follower.start()
+        await self.broker.start(self.follower.nudge)
+        self.db.add_commit_listener(self._after_commit)
+        self.hub.start()
+
+    async def stop(self) -> None:
+        self.db.remove_commit_listener(self._after_commit)
+        await self.hub.stop()
+        await self.follower.stop()
+        await self.broker.close()
+
+    def _after_commit(self) -> None:
+        self.follower.nudge_threadsafe()
+        self.broker.announce()
+
+    # --- what the stream asks of the database ------------------------------------------
+
+    async def story_id(self, slug: str) -> int | None:
+        """Id of a public story, cached: a wave of reconnecting readers costs one query."""
+        if slug in self._story_ids:
+            return self._story_ids[slug]
+        story = await asyncio.to_thread(self._lookup, slug)
+        story_id = story.id if story is not None else None
+        if len(self._story_ids) > 10_000:
+            self._story_ids.clear()
+        self._story_ids[slug] = story_id
+        return story_id
+
+    def _forget_story(self, slug: str) -> None:
+        self._story_ids.pop(slug, None)  # created, published or unpublished: look it up again
+
+    def _lookup(self, slug: str):  # type: ignore[no-untyped-def]
+        with self.db.read() as conn:
+            return stories.get_story(conn, slug)
+
+    def read_story_events(self, story_id: int, after: int) -> list[events.Event]:
+        with self.db.read() as conn:
+            return events.read_after(conn, story_id, after, REPLAY_BATCH)
+
+    async def newest_id(self) -> int:
+        return await asyncio.to_thread(self._scalar, events.last_id)
+
+    async def oldest_id(self) -> int:
+        return await asyncio.to_thread(self._scalar, events.first_id)
+
+    def _scalar(self, query) -> int:  # type: ignore[no-untyped-def]
+        with self.db.read() as conn:
+            return int(query(conn))

@@ -1,0 +1,27 @@
+"""Server-sent events framing (WHATWG HTML, "server-sent events")."""
+
+from __future__ import annotations
+
+import random
+
+HEARTBEAT = b":\n\n"  # a comment: keeps proxies from closing an idle stream, moves no cursor
+
+
+def event(event_id: int, type: str, data: str) -> bytes:
+    """One event. `data` is JSON; a value with line breaks is split over several data lines."""
+    if "\n" in data or "\r" in data:
+        lines = data.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        body = "".join(f"data: {line}\n" for line in lines)
+    else:
+        body = f"data: {data}\n"
+    return f"id: {event_id}\nevent: {type}\n{body}\n".encode()
+
+
+def retry(low_ms: int = 2000, high_ms: int = 6000) -> bytes:
+    """A reconnection delay, spread so that a mass disconnect does not come back as one wave."""
+    return f"retry: {random.randint(low_ms, high_ms)}\n\n".encode()
+
+
+def reset(current_id: int, reason: str) -> bytes:
+    """Tells the page its cursor is useless (too old, from the future, garbage): reload."""
+    return event(current_id, "reset", '{"reason":"%s"}' % reason)

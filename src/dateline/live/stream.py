@@ -1,0 +1,218 @@
+"""`GET /stories/{slug}/live`: the story's event stream, resumable exactly.
+
+A reader sends the last id it saw (`Last-Event-ID`, or `?last_event_id=` on a first
+connection). The stream joins the hub first and holds live events aside, replays the log
+after that id as it is visible now, then releases the held events above the last id sent:
+no gap, no duplicate, also while posts arrive during the replay.
+
+A browser gives up for good on a non-200 answer, so troubles (overload, database down)
+answer 200 with a `retry:` hint and close: the reader comes back a few seconds later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
+
+from starlette.types import Receive, Scope, Send
+
+from . import sse
+
+if TYPE_CHECKING:
+    from . import Live
+
+log = logging.getLogger("dateline.live")
+REPLAY_BATCH = 500
+HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache, no-store"),
+    (b"x-accel-buffering", b"no"),  # nginx: pass each event on at once
+]
+
+
+class StreamSubscriber:
+    """One reader's connection: what is waiting to be written, and up to which id."""
+
+    __slots__ = ("story_id", "last_id", "pending", "pending_bytes", "held", "catching_up",
+                 "closed", "dropped", "max_pending", "_waiter", "task")
+
+    def __init__(self, story_id: int, last_id: int, max_pending: int) -> None:
+        self.story_id = story_id
+        self.last_id = last_id
+        self.pending: list[bytes] = []
+        self.pending_bytes = 0
+        self.held: list[tuple[int, bytes]] = []
+        self.catching_up = True
+        self.closed = False
+        self.dropped = False
+        self.max_pending = max_pending
+        self._waiter: asyncio.Future[None] | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def deliver(self, event_id: int, frame: bytes) -> None:
+        if self.catching_up:
+            self.held.append((event_id, frame))
+            self._count(len(frame))
+        elif event_id > self.last_id:
+            self.last_id = event_id
+            self.push(frame)
+
+    def push(self, frame: bytes) -> None:
+        if self.closed:
+            return
+        self.pending.append(frame)
+        self._count(len(frame))
+        self._wake()
+
+    def _count(self, size: int) -> None:
+        self.pending_bytes += size
+        if self.pending_bytes > self.max_pending and not self.closed:
+            # Too far behind: drop it. It reconnects and catches up from the log.
+            self.dropped = True
+            self.close()
+            if self.task is not None:
+                self.task.cancel()  # it may be stuck writing to a reader that does not read
+
+    def release(self) -> None:
+        """End of the replay: send what arrived meanwhile, above the last id sent."""
+        self.catching_up = False
+        held, self.held = self.held, []
+        self.pending_bytes = sum(len(f) for f in self.pending)
+        for event_id, frame in held:
+            self.deliver(event_id, frame)
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def wait(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        await self._waiter
+        self._waiter = None
+
+    def take(self) -> bytes:
+        data = b"".join(self.pending)
+        self.pending.clear()
+        self.pending_bytes = 0
+        return data
+
+
+def requested_cursor(scope: Scope) -> str | None:
+    """Last-Event-ID wins over the query string (a reconnecting browser sends both)."""
+    for name, value in scope["headers"]:
+        if name == b"last-event-id":
+            return value.decode("latin-1").strip()
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    for key in ("last_event_id", "lastEventID"):
+        if key in query:
+            return query[key][0].strip()
+    return None
+
+
+class LiveEndpoint:
+    """The ASGI app behind /stories/{slug}/live."""
+
+    def __init__(self, live: "Live") -> None:
+        self.live = live
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        live = self.live
+        slug = scope["path_params"]["slug"]
+        try:
+            story_id = await live.story_id(slug)
+        except Exception as exc:  # noqa: BLE001 - the database is down: come back later
+            log.warning("live: cannot look up %s (%s)", slug, exc.__class__.__name__)
+            return await shed(send, 5000, 15000)
+        if story_id is None:
+            return await not_found(send)
+        if live.hub.count >= live.max_streams:
+            return await shed(send, 5000, 20000)
+
+        await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+        await send({"type": "http.response.body", "body": sse.retry() + b": live\n\n", "more_body": True})
+        subscriber = StreamSubscriber(story_id, 0, live.max_pending)
+        subscriber.task = asyncio.current_task()  # type: ignore[assignment]
+        live.hub.add(subscriber)
+        watcher = asyncio.create_task(watch_disconnect(receive, subscriber))
+        try:
+            cursor = await self.start_point(requested_cursor(scope), send)
+            if cursor is not None:
+                cursor = await self.replay(story_id, cursor, send)
+            subscriber.last_id = cursor if cursor is not None else live.follower.last_id
+            subscriber.release()
+            while True:
+                if subscriber.pending:
+                    await send({"type": "http.response.body", "body": subscriber.take(), "more_body": True})
+                elif subscriber.closed:
+                    break
+                else:
+                    await subscriber.wait()
+        except asyncio.CancelledError:
+            if not subscriber.dropped:
+                raise
+        except Exception as exc:  # noqa: BLE001 - the replay failed (database down): reconnect
+            log.warning("live: stream of %s ended (%s)", slug, exc.__class__.__name__)
+        finally:
+            live.hub.remove(subscriber)
+            watcher.cancel()
+        if not subscriber.dropped:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def start_point(self, requested: str | None, send: Send) -> int | None:
+        """The id to replay after, or None to start from now (sending `reset` if asked)."""
+        if requested is None or requested == "":
+            return None
+        live = self.live
+        reason = None
+        if not requested.isdigit() or len(requested) > 18:
+            reason = "unreadable"
+        else:
+            cursor = int(requested)
+            if cursor > live.follower.last_id and cursor > await live.newest_id():
+                reason = "unknown"  # from the future: another database, or a restored backup
+            elif cursor and cursor < await live.oldest_id() - 1:
+                reason = "expired"  # older than the history we keep
+            else:
+                return cursor
+        now = max(live.follower.last_id, await live.newest_id())
+        await send({"type": "http.response.body", "body": sse.reset(now, reason), "more_body": True})
+        return now
+
+    async def replay(self, story_id: int, after: int, send: Send) -> int:
+        """Send the story's events after `after`, as visible now; returns the last id sent."""
+        while True:
+            batch = await asyncio.to_thread(self.live.read_story_events, story_id, after)
+            if batch:
+                body = b"".join(sse.event(e.id, e.type, e.data) for e in batch)
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+                after = batch[-1].id
+            if len(batch) < REPLAY_BATCH:
+                return after
+
+
+async def watch_disconnect(receive: Receive, subscriber: StreamSubscriber) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            subscriber.close()
+            return
+
+
+async def shed(send: Send, low_ms: int, high_ms: int) -> None:
+    """200 with a long retry, then close: the browser comes back instead of giving up."""
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": sse.retry(low_ms, high_ms), "more_body": False})
+
+
+async def not_found(send: Send) -> None:
+    body = b'{"type":"about:blank","title":"Not found","status":404,"detail":"No live story at this address."}'
+    await send({"type": "http.response.start", "status": 404,
+                "headers": [(b"content-type", b"application/problem+json")]})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
