@@ -1,0 +1,80 @@
+"""A real Chromium (Debian's package) driven by Playwright, against a real server process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import ServerProcess, missing_service
+
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    found = os.environ.get("DATELINE_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(found):
+        missing_service("Chromium is not installed (Debian: apt-get install chromium)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    path = chromium_path()
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Newsroom:
+    """A running server with the personas' tokens, and helpers to post like a client."""
+
+    server: ServerProcess
+    tokens: dict[str, str]
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    def call(self, method: str, path: str, who: str = "eve", **kwargs: object) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.tokens[who]}"}
+        response = httpx.request(method, self.base_url + path, headers=headers, timeout=10, **kwargs)  # type: ignore[arg-type]
+        assert response.status_code < 400, response.text
+        return response
+
+    def new_story(self, headline: str = "Second night of protests") -> str:
+        slug = f"story-{uuid.uuid4().hex[:8]}"
+        self.call("POST", "/api/v1/stories", json={
+            "headline": headline, "slug": slug, "dateline": "DRAVONNE", "status": "live",
+            "summary": "Thousands return to the square.",
+        })
+        return slug
+
+    def post(self, slug: str, **fields: object) -> dict[str, object]:
+        return self.call("POST", f"/api/v1/stories/{slug}/entries", json=fields).json()  # type: ignore[no-any-return]
+
+
+def copy_template(template: Path, folder: Path) -> str:
+    path = folder / "browser.db"
+    shutil.copy(template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="module")
+def newsroom(sqlite_template: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Newsroom]:
+    template, tokens = sqlite_template
+    server = ServerProcess(copy_template(template, tmp_path_factory.mktemp("browser"))).start()
+    yield Newsroom(server, tokens)
+    server.stop()
