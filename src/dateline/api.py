@@ -24,6 +24,7 @@ from .api_models import (
 )
 from .api_models import Entry as EntryOut
 from .db import Database
+from .http_cache import not_modified
 from .problems import Problem
 
 router = APIRouter(prefix="/api/v1")
@@ -129,12 +130,6 @@ def _check_if_match(if_match: str | None, etag: str) -> None:
 
 def _ttl(request: Request) -> timedelta:
     return timedelta(hours=request.app.state.settings.idempotency_ttl_hours)
-
-
-def _not_modified(request: Request, etag: str) -> Response | None:
-    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
-        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
-    return None
 
 
 # --- stories ------------------------------------------------------------------------------
@@ -338,7 +333,8 @@ def list_events(
     with db.read() as conn:
         story = _story(conn, slug, user)
         etag = f'"ev{story.last_event_id}-{after}-{limit}"'
-        if (cached := _not_modified(request, etag)) is not None:
+        cache_control = "private, no-cache" if sees_drafts(user) else "public, max-age=1, stale-while-revalidate=5"
+        if (cached := not_modified(request, etag, cache_control)) is not None:
             return cached
         page = events.read_after(conn, story.id, after, limit + 1)
     has_more = len(page) > limit
@@ -351,8 +347,7 @@ def list_events(
     )
     return Response(
         body, media_type="application/json",
-        headers={"ETag": etag, "Cache-Control": "public, max-age=1, stale-while-revalidate=5"
-                 if not sees_drafts(user) else "private, no-cache"},
+        headers={"ETag": etag, "Cache-Control": cache_control},
     )
 
 

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from . import entries, stories
 from .db import Database
+from .http_cache import not_modified
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -37,8 +38,6 @@ def _db(request: Request) -> Database:
 
 
 def _render(request: Request, name: str, etag: str, modified: datetime, **context: Any) -> Response:
-    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
-        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": CACHE_PUBLIC})
     context["site_name"] = request.app.state.settings.site_name
     response = templates.TemplateResponse(request, name, context)
     response.headers["ETag"] = etag
@@ -68,7 +67,10 @@ def home(request: Request) -> Response:
         rows = stories.list_stories(conn)
     newest = max((row.last_event_id for row in rows), default=0)
     modified = max((row.updated_at for row in rows), default=datetime(2026, 1, 1, tzinfo=timezone.utc))
-    return _render(request, "home.html", f'"home-{newest}-{len(rows)}"', modified, stories=rows)
+    etag = f'"home-{newest}-{len(rows)}"'
+    if (cached := not_modified(request, etag, CACHE_PUBLIC)) is not None:
+        return cached
+    return _render(request, "home.html", etag, modified, stories=rows)
 
 
 @router.get("/stories/{slug}", response_class=HTMLResponse)
@@ -83,8 +85,8 @@ def story_page(
     oldest = order == "oldest"
     cursor = (after if oldest else before) or 0
     etag = f'"story-{story.id}-{story.last_event_id}-{order}-{cursor}"'
-    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
-        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": CACHE_PUBLIC})
+    if (cached := not_modified(request, etag, CACHE_PUBLIC)) is not None:
+        return cached
     size = request.app.state.settings.page_size
     first_page = cursor == 0
     with _db(request).read() as conn:
@@ -120,4 +122,6 @@ def entry_page(request: Request, slug: str, entry_id: int) -> Response:
     if entry is None:
         raise HTTPException(404, "This update does not exist or was removed.")
     etag = f'"entry-{entry.id}-{entry.revision}-{story.last_event_id}"'
+    if (cached := not_modified(request, etag, CACHE_PUBLIC)) is not None:
+        return cached
     return _render(request, "entry.html", etag, entry.updated_at, story=story, entry=entry)
