@@ -15,7 +15,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
 from sqlalchemy import Row, delete, select
 
 from conftest import Site
@@ -26,6 +25,7 @@ from dateline.schema import stories as stories_table
 WRITERS = 6
 POSTS_PER_WRITER = 40
 READERS = 2
+WHOLE_LOG = None  # the reader's key for following every story at once
 
 
 def _story(site: Site, headline: str, slug: str) -> Row[Any]:
@@ -40,21 +40,22 @@ def _post(site: Site, story: Row[Any], body: str, author: str = "rita") -> dict[
         return entries.create_entry(conn, story, user, kind="text", body=body, fields={})
 
 
-def _event_ids_in_table(site: Site, story_id: int) -> list[int]:
+def _event_ids_in_table(site: Site, story_id: int | None) -> list[int]:
+    """Ids of a story's events, or of every event (None), as stored."""
+    query = select(events_table.c.id).order_by(events_table.c.id)
+    if story_id is not None:
+        query = query.where(events_table.c.story_id == story_id)
     with site.db.read() as conn:
-        return list(
-            conn.execute(
-                select(events_table.c.id).where(events_table.c.story_id == story_id).order_by(events_table.c.id)
-            ).scalars()
-        )
+        return list(conn.execute(query).scalars())
 
 
 def test_ids_become_visible_in_order_under_concurrent_writers(site: Site) -> None:
-    """Writers post as fast as they can while readers follow with `read_after`.
+    """Writers post as fast as they can while readers follow the stories and the whole log.
 
-    Checked to fail on PostgreSQL (every run, several events missed) when `events._lock` is
-    made a no-op: a writer that got id 7 commits after one that got id 8, and a reader that
-    already moved its cursor to 8 never sees 7.
+    Each reader must see every event exactly once, in id order: nothing may become visible
+    below a cursor the reader already moved past. Checked to fail on PostgreSQL (every run,
+    several events missed per reader) when `events.lock` is made a no-op: a writer that got
+    id 7 commits after one that got id 8, and a reader already at 8 never sees 7.
     """
     story_list = [_story(site, "Flooding in the valley", "flooding"), _story(site, "Port strike", "port-strike")]
     done = threading.Event()
@@ -69,19 +70,24 @@ def test_ids_become_visible_in_order_under_concurrent_writers(site: Site) -> Non
             created.append(_post(site, story, f"writer {n} post {i}", author=("rita", "ron")[n % 2])["id"])
         return created
 
-    def reader(n: int) -> dict[int, list[int]]:
-        """Follows every story with its own cursor; returns the ids seen, per story, in order."""
-        cursors = {s.id: 0 for s in story_list}
-        seen: dict[int, list[int]] = {s.id: [] for s in story_list}
+    def reader(n: int) -> dict[int | None, list[int]]:
+        """Follows each story (`read_after`) and the whole log (`read_log_after`, as live
+        delivery does), each with its own cursor; returns the ids seen, in order, per story
+        and for the whole log (key None)."""
+        cursors: dict[int | None, int] = {WHOLE_LOG: 0, **{s.id: 0 for s in story_list}}
+        seen: dict[int | None, list[int]] = {key: [] for key in cursors}
 
         def poll() -> int:
             got = 0
-            for story_id in cursors:
+            for key in cursors:
                 with site.db.read() as conn:
-                    batch = events.read_after(conn, story_id, cursors[story_id])
+                    if key is WHOLE_LOG:
+                        batch = events.read_log_after(conn, cursors[key])
+                    else:
+                        batch = events.read_after(conn, key, cursors[key])
                 for event in batch:
-                    seen[story_id].append(event.id)
-                    cursors[story_id] = event.id
+                    seen[key].append(event.id)
+                    cursors[key] = event.id
                 got += len(batch)
             return got
 
@@ -106,21 +112,26 @@ def test_ids_become_visible_in_order_under_concurrent_writers(site: Site) -> Non
         seen_by_reader = [r.result(timeout=60) for r in readers]
 
     assert len(set(created_entries)) == WRITERS * POSTS_PER_WRITER
-    for story in story_list:
-        in_table = _event_ids_in_table(site, story.id)
-        # story.created plus the story's share of the posts
-        assert len(in_table) > 1
+    problems = []
+    for story in [*story_list, None]:
+        in_table = _event_ids_in_table(site, story.id if story else None)
+        assert len(in_table) > POSTS_PER_WRITER  # story.created and the story's share of the posts
+        where = f"story {story.slug!r}" if story else "the whole log"
         for n, seen in enumerate(seen_by_reader):
-            ids = seen[story.id]
-            assert all(a < b for a, b in zip(ids, ids[1:])), f"reader {n}: ids not strictly increasing"
-            assert len(ids) == len(set(ids)), f"reader {n} saw an event twice"
-            missed = sorted(set(in_table) - set(ids))
-            overtaken = {m: min((i for i in ids if i > m), default=None) for m in missed}
-            assert not missed, (
-                f"reader {n} never saw events {missed} of story {story.slug!r}: they became visible "
-                f"after the reader had moved past them (missed id -> first higher id seen: {overtaken})"
-            )
-            assert set(ids) == set(in_table), f"reader {n} saw events not in the table"
+            ids = seen[story.id if story else WHOLE_LOG]
+            if any(a >= b for a, b in zip(ids, ids[1:])):
+                problems.append(f"reader {n}, {where}: ids not strictly increasing")
+            if len(ids) != len(set(ids)):
+                problems.append(f"reader {n}, {where}: an event seen twice")
+            if missed := sorted(set(in_table) - set(ids)):
+                overtaken = {m: min((i for i in ids if i > m), default=None) for m in missed}
+                problems.append(
+                    f"reader {n}, {where}: never saw events {missed}, which became visible after the "
+                    f"reader had moved past them (missed id -> first higher id seen: {overtaken})"
+                )
+            if extra := sorted(set(ids) - set(in_table)):
+                problems.append(f"reader {n}, {where}: saw events {extra} that are not in the table")
+    assert not problems, "\n".join(problems)
 
 
 def test_replay_leaves_out_a_deleted_entrys_events_but_keeps_its_deletion(site: Site) -> None:
@@ -202,3 +213,39 @@ def test_event_ids_are_never_reused_after_the_newest_rows_are_deleted(site: Site
     new_ids = _event_ids_in_table(site, new.id)
     assert len(new_ids) == 2
     assert min(new_ids) > newest_before, f"ids {new_ids} reused below the old newest id {newest_before}"
+
+
+def test_changing_a_story_while_posting_to_it_never_deadlocks(site: Site) -> None:
+    """Both writers take the event-log lock before the story row: no 'deadlock detected'."""
+    with site.db.write() as conn:
+        story = stories.create_story(conn, headline="Busy night", slug="busy-night", status="live")
+        rita = accounts.get_user(conn, "rita")
+        assert rita is not None
+    errors: list[str] = []
+
+    def post() -> None:
+        for n in range(40):
+            try:
+                with site.db.write() as conn:
+                    entries.create_entry(conn, story, rita, kind="text", body=f"post {n}", fields={})
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(str(exc).splitlines()[0])
+
+    def edit() -> None:
+        for n in range(40):
+            try:
+                with site.db.write() as conn:
+                    current = stories.get_story(conn, "busy-night")
+                    assert current is not None
+                    stories.update_story(conn, current, {"summary": f"summary {n}"})
+            except Exception as exc:  # noqa: BLE001
+                errors.append(str(exc).splitlines()[0])
+
+    threads = [threading.Thread(target=post), threading.Thread(target=edit)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with site.db.read() as conn:
+        assert len(events.read_after(conn, story.id, 0, 1000)) == 1 + 40 + 40

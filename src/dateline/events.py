@@ -42,13 +42,17 @@ def encode(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def _lock(conn: Connection) -> None:
+def lock(conn: Connection) -> None:
     """Hold the event-log lock until this transaction ends (PostgreSQL).
 
     PostgreSQL hands out sequence values at insert time but they become visible at commit,
     so two writers could commit ids 8 then 7, and a reader that saw 8 would miss 7. Taking
     this lock right before the insert makes commit order equal id order; it is held only for
     the tail of the transaction. SQLite needs nothing: BEGIN IMMEDIATE lets one writer in.
+
+    `append` then updates the story row, so the lock order is: this lock, then the story row.
+    A writer that changes the story row itself must take this lock first (`update_story`
+    does), or two writers could each hold what the other waits for.
     """
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK})
@@ -64,7 +68,7 @@ def append(
 ) -> int:
     """Append one event in the caller's write transaction; returns its id."""
     assert type in TYPES, type
-    _lock(conn)
+    lock(conn)
     event_id: int = conn.execute(
         events.insert()
         .values(story_id=story_id, type=type, entry_id=entry_id, data=encode(data), created_at=now)

@@ -114,6 +114,7 @@ def update_story(conn: Connection, story: Row[Any], changes: dict[str, Any]) -> 
     if "slug" in changes:
         raise StoryError("a story's slug cannot change: links to it are already out")
     now = datetime.now(timezone.utc)
+    events.lock(conn)  # before the story row: the order every writer follows
     conn.execute(update(stories).where(stories.c.id == story.id).values(**changes))
     return _log_story_change(conn, story.id, events.STORY_UPDATED, now)
 
