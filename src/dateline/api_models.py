@@ -44,8 +44,12 @@ def _web_url(value: str) -> str:
 
 
 def _image_url(value: str) -> str:
-    if value.startswith("/") and not value.startswith("//"):
-        return value  # an image served by this site
+    if value.startswith(("/media/", "/static/")):
+        # An image served by this site. Browsers read a backslash as a slash, so "/" plus a
+        # backslash plus a host name would load another site's image: refuse backslashes.
+        if "\\" in value or "/../" in value:
+            raise ValueError("must be a plain path under /media/ or /static/")
+        return value
     return _web_url(value)
 
 
@@ -228,3 +232,18 @@ class UserCreated(UserOut):
 
 class UserList(BaseModel):
     users: list[UserOut]
+
+
+class SignIn(_Strict):
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class SessionOut(BaseModel):
+    user: UserOut
+    csrf_token: str = Field(description="Send as X-CSRF-Token with every unsafe request.")
+
+
+class PasswordChange(_Strict):
+    current_password: Annotated[str, Field(min_length=1, max_length=1024)]
+    new_password: Annotated[str, Field(min_length=10, max_length=1024)]
