@@ -37,6 +37,7 @@ POSTGRES_URL = os.environ.get("DATELINE_TEST_POSTGRES_URL", "postgresql://postgr
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PERSONAS = {"ada": Role.admin, "eve": Role.editor, "rita": Role.reporter, "ron": Role.reporter}
 PASSWORD = "correct horse battery"
+PASSWORD_HASH = accounts.hash_password(PASSWORD)
 
 
 def missing_service(what: str) -> None:
@@ -106,7 +107,9 @@ def postgres_database() -> Iterator[tuple[str, dict[str, str]]]:
     admin.dispose()
 
 
-CONTENT_TABLES = ("idempotency_keys", "events", "entry_revisions", "entries", "stories")
+CONTENT_TABLES = (
+    "idempotency_keys", "events", "entry_revisions", "entries", "stories", "sessions", "login_failures",
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -121,10 +124,11 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
         engine = create_engine(normalize_url(url))
         with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {', '.join(CONTENT_TABLES)} RESTART IDENTITY CASCADE"))
-            # Tests may change personas (disable, change role): put them back.
+            # Tests may change personas (disable, role, password): put them back.
             conn.execute(text("UPDATE users SET disabled = false"))
             for name, role in PERSONAS.items():
-                conn.execute(text("UPDATE users SET role = :r WHERE username = :n"), {"r": role.value, "n": name})
+                conn.execute(text("UPDATE users SET role = :r, password_hash = :h WHERE username = :n"),
+                             {"r": role.value, "h": PASSWORD_HASH, "n": name})
             conn.execute(text("DELETE FROM users WHERE username NOT IN ('ada', 'eve', 'rita', 'ron')"))
         engine.dispose()
     db = Database(url)

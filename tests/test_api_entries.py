@@ -233,3 +233,26 @@ def test_concurrent_retries_with_one_key_create_one_entry(site: Site) -> None:
         assert len(listed) == 1
     finally:
         server.stop()
+
+
+def test_a_story_can_hold_reporters_posts_for_approval(client: TestClient, site: Site) -> None:
+    slug = client.post("/api/v1/stories", json={"headline": "Vetted", "status": "live", "requires_approval": True},
+                       headers=site.auth("eve")).json()["slug"]
+    held = post(client, site, slug, who="rita", body="Unconfirmed: shots heard").json()
+    assert held["status"] == "pending"
+    # Readers see nothing of it: not in lists, not by id, not in the catch-up, not on the page.
+    assert client.get(f"/api/v1/stories/{slug}/entries").json()["entries"] == []
+    assert client.get(f"/api/v1/stories/{slug}/entries/{held['id']}").status_code == 404
+    assert [e["type"] for e in client.get(f"/api/v1/stories/{slug}/events").json()["events"]] == ["story.created"]
+    assert "shots heard" not in client.get(f"/stories/{slug}").text
+    # The newsroom sees it, marked pending.
+    newsroom = client.get(f"/api/v1/stories/{slug}/events", headers=site.auth("eve")).json()["events"]
+    assert [e["type"] for e in newsroom] == ["story.created", "newsroom.submitted"]
+    assert client.post(f"/api/v1/stories/{slug}/entries/{held['id']}/approve", headers=site.auth("rita")).status_code == 403
+    approved = client.post(f"/api/v1/stories/{slug}/entries/{held['id']}/approve", headers=site.auth("eve"))
+    assert approved.status_code == 200 and approved.json()["status"] == "published"
+    public = client.get(f"/api/v1/stories/{slug}/events").json()["events"]
+    assert [e["type"] for e in public] == ["story.created", "entry.created"]
+    assert client.post(f"/api/v1/stories/{slug}/entries/{held['id']}/approve", headers=site.auth("eve")).status_code == 409
+    # Editors' own posts go straight out.
+    assert post(client, site, slug, who="eve", body="Confirmed").json()["status"] == "published"

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_every_setting_is_documented() -> None:
+    """`python scripts/config_docs.py` rewrites the table."""
     doc = (ROOT / "docs" / "configuration.md").read_text()
     for name, default, _ in described_settings():
         assert f"| `{name}` | `{default}` |" in doc, name

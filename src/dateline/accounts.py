@@ -134,6 +134,11 @@ def update_user(
     return get_user(conn, user.username)  # type: ignore[return-value]
 
 
+def set_password(conn: Connection, user: User, password: str) -> None:
+    check_password_rules(password)
+    conn.execute(update(users).where(users.c.id == user.id).values(password_hash=hash_password(password)))
+
+
 def authenticate(conn: Connection, username: str, password: str) -> User | None:
     """The user if the password is right and the account is enabled."""
     username = username.strip().lower()

@@ -16,11 +16,12 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Row
 
-from . import accounts, entries, events, idempotency, stories
+from . import accounts, auth, entries, events, idempotency, sessions, stories
 from .accounts import Role, User
 from .api_models import (
     MAX_PAGE, EntryCreate, EntryPage, EntryUpdate, EventPage, RevisionList, Story, StoryCreate,
     StoryList, StoryUpdate, UserCreate, UserCreated, UserList, UserOut, UserUpdate, check_kind,
+    PasswordChange, SessionOut, SignIn,
 )
 from .api_models import Entry as EntryOut
 from .db import Database
@@ -64,18 +65,9 @@ Db = Annotated[Database, Depends(database)]
 
 
 def optional_user(
-    db: Db, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> User | None:
-    if credentials is None:
-        return None
-    with db.read() as conn:
-        user = accounts.user_for_token(conn, credentials.credentials)
-    if user is None:
-        raise Problem(
-            401, "The API token is unknown, revoked, or its account is disabled.",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
-    return user
+    return auth.user_for_request(request, credentials.credentials if credentials else None)
 
 
 Viewer = Annotated[User | None, Depends(optional_user)]
@@ -110,8 +102,8 @@ def _story(conn: Connection, slug: SlugPath, user: User | None) -> Row[Any]:
     return story
 
 
-def _entry(conn: Connection, story: Row[Any], entry_id: int) -> Row[Any]:
-    entry = entries.get_entry(conn, story.id, entry_id)
+def _entry(conn: Connection, story: Row[Any], entry_id: int, user: User | None = None) -> Row[Any]:
+    entry = entries.get_entry(conn, story.id, entry_id, include_pending=sees_drafts(user))
     if entry is None:
         raise Problem(404, f"Story {story.slug!r} has no entry {entry_id}.")
     return entry
@@ -205,7 +197,9 @@ def list_entries(
         before = int(cursor)
     with db.read() as conn:
         story = _story(conn, slug, user)
-        rows = entries.list_entries(conn, story.id, before=before, limit=limit + 1)
+        rows = entries.list_entries(
+            conn, story.id, before=before, limit=limit + 1, include_pending=sees_drafts(user)
+        )
     page = rows[:limit]
     return {
         "entries": [entries.entry_json(row, story.slug) for row in page],
@@ -229,10 +223,11 @@ def create_entry(
         story = _story(conn, slug, user)
         if story.status == "ended":
             raise Problem(409, "This story has ended; an editor can set it live again to post.")
+        needs_approval = story.requires_approval and not user.role.at_least(Role.editor)
         data = entries.create_entry(
             conn, story, user, kind=payload.kind, body=payload.body or "",
             fields=payload.kind_fields(), pinned=bool(payload.pinned),
-            key_event=bool(payload.key_event),
+            key_event=bool(payload.key_event), status="pending" if needs_approval else "published",
         )
         return 201, data, {
             "Location": f"/api/v1/stories/{slug}/entries/{data['id']}",
@@ -250,7 +245,7 @@ def create_entry(
 def read_entry(slug: SlugPath, entry_id: EntryId, db: Db, user: Viewer, response: Response) -> dict[str, Any]:
     with db.read() as conn:
         story = _story(conn, slug, user)
-        entry = _entry(conn, story, entry_id)
+        entry = _entry(conn, story, entry_id, user)
     response.headers["ETag"] = entries.entry_etag(entry)
     return entries.entry_json(entry, story.slug)
 
@@ -269,7 +264,7 @@ def update_entry(
         require(user, Role.editor, "pin entries")
     with db.write() as conn:
         story = _story(conn, slug, user)
-        entry = _entry(conn, story, entry_id)
+        entry = _entry(conn, story, entry_id, user)
         if entry.author_id != user.id:
             require(user, Role.editor, "edit other people's entries")
         _check_if_match(if_match, entries.entry_etag(entry))
@@ -291,10 +286,25 @@ def delete_entry(slug: SlugPath, entry_id: EntryId, db: Db, user: Member, if_mat
     require(user, Role.editor, "delete entries")
     with db.write() as conn:
         story = _story(conn, slug, user)
-        entry = _entry(conn, story, entry_id)
+        entry = _entry(conn, story, entry_id, user)
         _check_if_match(if_match, entries.entry_etag(entry))
         entries.delete_entry(conn, story, entry)
     return Response(status_code=204)
+
+
+@router.post(
+    "/stories/{slug}/entries/{entry_id}/approve", response_model=EntryOut, responses=EDIT_ERRORS,
+    response_model_exclude_unset=True, tags=["entries"],
+)
+def approve_entry(slug: SlugPath, entry_id: EntryId, db: Db, user: Member) -> dict[str, Any]:
+    """Publish a reporter's pending post (editors): readers get it now."""
+    require(user, Role.editor, "approve posts")
+    with db.write() as conn:
+        story = _story(conn, slug, user)
+        entry = _entry(conn, story, entry_id, user)
+        if entry.status != "pending":
+            raise Problem(409, "This entry is already published.")
+        return entries.approve_entry(conn, story, entry)
 
 
 @router.get(
@@ -305,7 +315,7 @@ def list_revisions(slug: SlugPath, entry_id: EntryId, db: Db, user: Member) -> d
     """Every revision of an entry, oldest first (newsroom members)."""
     with db.read() as conn:
         story = _story(conn, slug, user)
-        entry = _entry(conn, story, entry_id)
+        entry = _entry(conn, story, entry_id, user)
         rows = entries.list_revisions(conn, entry.id)
     return {
         "revisions": [
@@ -336,7 +346,7 @@ def list_events(
         cache_control = "private, no-cache" if sees_drafts(user) else "public, max-age=1, stale-while-revalidate=5"
         if (cached := not_modified(request, etag, cache_control)) is not None:
             return cached
-        page = events.read_after(conn, story.id, after, limit + 1)
+        page = events.read_after(conn, story.id, after, limit + 1, newsroom=sees_drafts(user))
     has_more = len(page) > limit
     page = page[:limit]
     last = page[-1].id if page else after
@@ -356,6 +366,45 @@ def list_events(
 
 def _user_out(user: User) -> dict[str, Any]:
     return {"username": user.username, "name": user.display_name, "role": user.role, "disabled": user.disabled}
+
+
+@router.post("/session", response_model=SessionOut, responses=WRITE_ERRORS | {429: {"description": "Throttled", **PROBLEM}}, tags=["accounts"])
+def sign_in(payload: SignIn, request: Request, response: Response) -> dict[str, Any]:
+    """Sign in with a password: sets the session cookie; unsafe requests then need `csrf_token`."""
+    token, session = auth.sign_in(request, payload.username, payload.password)
+    auth.set_session_cookie(request, response, token)
+    return {"user": _user_out(session.user), "csrf_token": session.csrf_token}
+
+
+@router.delete("/session", status_code=204, responses=COMMON_ERRORS, tags=["accounts"])
+def sign_out(request: Request, db: Db) -> Response:
+    """End this session (needs its CSRF token, as every unsafe request with a cookie does)."""
+    session = auth.session_from_cookie(request)
+    if session is None:
+        raise Problem(401, "Not signed in.")
+    if not auth.csrf_ok(session, request.headers.get(auth.CSRF_HEADER)):
+        raise Problem(403, "This request needs the session's CSRF token (X-CSRF-Token header).")
+    with db.write() as conn:
+        sessions.end(conn, session.id)
+    response = Response(status_code=204)
+    auth.clear_session_cookie(response)
+    return response
+
+
+@router.post("/me/password", status_code=204, responses=WRITE_ERRORS, tags=["accounts"])
+def change_password(payload: PasswordChange, request: Request, db: Db, user: Member) -> Response:
+    """Change your password; your other sessions end."""
+    with db.read() as conn:
+        if accounts.authenticate(conn, user.username, payload.current_password) is None:
+            raise Problem(403, "The current password is wrong.")
+    try:
+        with db.write() as conn:
+            accounts.set_password(conn, user, payload.new_password)
+            current = auth.session_from_cookie(request)
+            sessions.end_all(conn, user.id, keep=current.id if current else None)
+    except accounts.AccountError as exc:
+        raise Problem(422, str(exc)) from None
+    return Response(status_code=204)
 
 
 @router.get("/me", response_model=UserOut, responses=COMMON_ERRORS, tags=["accounts"])
@@ -401,4 +450,6 @@ def update_user(username: str, payload: UserUpdate, db: Db, user: Member) -> dic
         updated = accounts.update_user(
             conn, target, role=payload.role, disabled=payload.disabled, display_name=payload.name
         )
+        if updated.disabled or not updated.role.at_least(target.role):
+            sessions.end_all(conn, target.id)  # disabled or demoted: signed out everywhere, now
     return _user_out(updated)

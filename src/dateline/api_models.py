@@ -76,6 +76,7 @@ class StoryCreate(_Strict):
     dateline: Annotated[Line, Field(max_length=MAX_DATELINE)] = ""
     summary: Annotated[Text, Field(max_length=MAX_SUMMARY)] = ""
     status: Status = "draft"
+    requires_approval: StrictBool = False
 
 
 class StoryUpdate(_Strict):
@@ -83,6 +84,7 @@ class StoryUpdate(_Strict):
     dateline: Annotated[Line, Field(max_length=MAX_DATELINE)] | None = None
     summary: Annotated[Text, Field(max_length=MAX_SUMMARY)] | None = None
     status: Status | None = None
+    requires_approval: StrictBool | None = None
 
 
 class Story(BaseModel):
@@ -91,6 +93,7 @@ class Story(BaseModel):
     dateline: str
     summary: str
     status: Status
+    requires_approval: bool = Field(description="Reporters' posts wait for an editor's approval.")
     created_at: str
     updated_at: str
 
@@ -168,6 +171,7 @@ class Entry(BaseModel):
     revision: int
     pinned: bool
     key_event: bool
+    status: Literal["published", "pending"] = Field(description="pending: waiting for an editor's approval")
     speaker: str | None = None
     role: str | None = None
     image_url: str | None = None
@@ -196,7 +200,8 @@ class RevisionList(BaseModel):
 
 class Event(BaseModel):
     id: int
-    type: Literal["entry.created", "entry.updated", "entry.deleted", "story.created", "story.updated"]
+    type: Literal["entry.created", "entry.updated", "entry.deleted", "story.created", "story.updated",
+                  "newsroom.submitted", "newsroom.editing"]
     data: dict[str, Any]
 
 

@@ -69,6 +69,15 @@ class Settings:
         "NORMAL survives a process crash only.",
     )
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
+    session_idle_minutes: int = _setting(
+        720, "A newsroom session ends after this many minutes without use.", _positive_int
+    )
+    session_max_hours: int = _setting(
+        168, "A newsroom session ends this many hours after sign-in, used or not.", _positive_int
+    )
+    media_dir: str = _setting(
+        "media", "Folder where uploaded photos are stored (served under /media/).",
+    )
     workers: int = _setting(
         0, "Server processes for `dateline serve`; 0 means one per CPU core.", _non_negative_int
     )

@@ -80,6 +80,7 @@ def entry_json(row: Row[Any], story_slug: str) -> dict[str, Any]:
         "revision": row.revision,
         "pinned": row.pinned,
         "key_event": row.key_event,
+        "status": row.status,
     }
     for name in KIND_FIELDS[row.kind]:
         data[name] = fields.get(name, "")
@@ -90,20 +91,27 @@ def entry_etag(row: Row[Any]) -> str:
     return f'"e{row.id}-r{row.revision}"'
 
 
-def get_entry(conn: Connection, story_id: int, entry_id: int) -> Row[Any] | None:
+def _visible(story_id: int, include_pending: bool) -> list[Any]:
+    conditions = [entries.c.story_id == story_id, entries.c.deleted_at.is_(None)]
+    if not include_pending:
+        conditions.append(entries.c.status == "published")
+    return conditions
+
+
+def get_entry(
+    conn: Connection, story_id: int, entry_id: int, *, include_pending: bool = False
+) -> Row[Any] | None:
     return conn.execute(
-        _select_entries().where(
-            entries.c.id == entry_id, entries.c.story_id == story_id, entries.c.deleted_at.is_(None)
-        )
+        _select_entries().where(entries.c.id == entry_id, *_visible(story_id, include_pending))
     ).first()
 
 
 def list_entries(
     conn: Connection, story_id: int, *, before: int | None = None, after: int | None = None,
-    limit: int = 20, oldest_first: bool = False,
+    limit: int = 20, oldest_first: bool = False, include_pending: bool = False,
 ) -> list[Row[Any]]:
     """One page of a story's visible entries, by id: newest first unless asked otherwise."""
-    query = _select_entries().where(entries.c.story_id == story_id, entries.c.deleted_at.is_(None))
+    query = _select_entries().where(*_visible(story_id, include_pending))
     if before is not None:
         query = query.where(entries.c.id < before)
     if after is not None:
@@ -118,7 +126,7 @@ def list_flagged(conn: Connection, story_id: int, flag: str, limit: int = 20) ->
     return list(
         conn.execute(
             _select_entries()
-            .where(entries.c.story_id == story_id, entries.c.deleted_at.is_(None), column.is_(True))
+            .where(*_visible(story_id, False), column.is_(True))
             .order_by(entries.c.id.desc())
             .limit(limit)
         )
@@ -128,9 +136,10 @@ def list_flagged(conn: Connection, story_id: int, flag: str, limit: int = 20) ->
 def create_entry(
     conn: Connection, story: Row[Any], author: User, *, kind: str, body: str,
     fields: dict[str, str], pinned: bool = False, key_event: bool = False,
-    published_at: datetime | None = None,
+    published_at: datetime | None = None, status: str = "published",
 ) -> dict[str, Any]:
-    """Post an update. `published_at` backdates it (imports and the demo only)."""
+    """Post an update; a `pending` one waits for an editor's approval, seen by the newsroom only.
+    `published_at` backdates it (imports and the demo only)."""
     now = published_at or datetime.now(timezone.utc)
     fields_json = json.dumps(fields, ensure_ascii=False, sort_keys=True)
     entry_id = conn.execute(
@@ -138,13 +147,25 @@ def create_entry(
         .values(
             story_id=story.id, kind=kind, body=body, html=render_html(kind, body, fields),
             fields=fields_json, author_id=author.id, published_at=now, updated_at=now,
-            revision=1, pinned=pinned, key_event=key_event,
+            revision=1, pinned=pinned, key_event=key_event, status=status,
         )
         .returning(entries.c.id)
     ).scalar_one()
     _keep_revision(conn, entry_id, 1, body, fields_json, author, now)
     data = entry_json(_load(conn, entry_id), story.slug)
-    events.append(conn, story.id, events.ENTRY_CREATED, data, now, entry_id=entry_id)
+    kind = events.ENTRY_CREATED if status == "published" else events.ENTRY_SUBMITTED
+    events.append(conn, story.id, kind, data, now, entry_id=entry_id)
+    return data
+
+
+def approve_entry(conn: Connection, story: Row[Any], entry: Row[Any]) -> dict[str, Any]:
+    """Publish a pending entry: readers get it now, as a new update."""
+    now = datetime.now(timezone.utc)
+    conn.execute(
+        update(entries).where(entries.c.id == entry.id).values(status="published", published_at=now, updated_at=now)
+    )
+    data = entry_json(_load(conn, entry.id), story.slug)
+    events.append(conn, story.id, events.ENTRY_CREATED, data, now, entry_id=entry.id)
     return data
 
 
@@ -170,7 +191,8 @@ def update_entry(
         _keep_revision(conn, entry.id, entry.revision + 1, body, fields_json, editor, now)
     conn.execute(update(entries).where(entries.c.id == entry.id).values(**values))
     data = entry_json(_load(conn, entry.id), story.slug)
-    events.append(conn, story.id, events.ENTRY_UPDATED, data, now, entry_id=entry.id)
+    kind = events.ENTRY_UPDATED if entry.status == "published" else events.ENTRY_SUBMITTED
+    events.append(conn, story.id, kind, data, now, entry_id=entry.id)
     return data
 
 

@@ -24,7 +24,11 @@ ENTRY_UPDATED = "entry.updated"
 ENTRY_DELETED = "entry.deleted"
 STORY_CREATED = "story.created"
 STORY_UPDATED = "story.updated"
-TYPES = (ENTRY_CREATED, ENTRY_UPDATED, ENTRY_DELETED, STORY_CREATED, STORY_UPDATED)
+# Newsroom-only events: never sent to readers.
+NEWSROOM = "newsroom."
+ENTRY_SUBMITTED = "newsroom.submitted"  # a reporter's post waiting for approval, or its edit
+EDITING = "newsroom.editing"  # someone has an entry open in the editor
+TYPES = (ENTRY_CREATED, ENTRY_UPDATED, ENTRY_DELETED, STORY_CREATED, STORY_UPDATED, ENTRY_SUBMITTED, EDITING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,10 @@ class Event:
     story_id: int
     type: str
     data: str  # JSON text, encoded once when the event was written
+
+    @property
+    def public(self) -> bool:
+        return not self.type.startswith(NEWSROOM)
 
     def to_json(self) -> str:
         return f'{{"id":{self.id},"type":"{self.type}","data":{self.data}}}'
@@ -80,24 +88,25 @@ def append(
     return event_id
 
 
-def read_after(conn: Connection, story_id: int, after: int, limit: int = 500) -> list[Event]:
+def read_after(
+    conn: Connection, story_id: int, after: int, limit: int = 500, *, newsroom: bool = False
+) -> list[Event]:
     """Events of a story after `after`, oldest first, as visible now.
 
     Events of an entry deleted since are left out (its `entry.deleted` event stays), so a
-    catch-up never brings a deleted update back to life, not even for a moment.
+    catch-up never brings a deleted update back to life, not even for a moment. Readers
+    (not `newsroom`) see no newsroom-only events and nothing of entries still pending.
     """
+    visible = [or_(events.c.entry_id.is_(None), events.c.type == ENTRY_DELETED, entries.c.deleted_at.is_(None))]
+    if not newsroom:
+        visible += [
+            events.c.type.notlike(NEWSROOM + "%"),
+            or_(events.c.entry_id.is_(None), events.c.type == ENTRY_DELETED, entries.c.status == "published"),
+        ]
     rows = conn.execute(
         select(events.c.id, events.c.story_id, events.c.type, events.c.data)
         .select_from(events.outerjoin(entries, entries.c.id == events.c.entry_id))
-        .where(
-            events.c.story_id == story_id,
-            events.c.id > after,
-            or_(
-                events.c.entry_id.is_(None),
-                events.c.type == ENTRY_DELETED,
-                entries.c.deleted_at.is_(None),
-            ),
-        )
+        .where(events.c.story_id == story_id, events.c.id > after, *visible)
         .order_by(events.c.id)
         .limit(limit)
     )

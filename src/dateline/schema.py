@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 
@@ -97,6 +98,8 @@ stories = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     # Id of the newest event of this story: the validator for cached pages and feeds.
     Column("last_event_id", Id, nullable=False, default=0),
+    # Reporters' posts wait for an editor's approval before readers see them.
+    Column("requires_approval", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 entries = Table(
@@ -116,6 +119,8 @@ entries = Table(
     Column("pinned", Boolean, nullable=False, default=False),
     Column("key_event", Boolean, nullable=False, default=False),
     Column("deleted_at", UTCDateTime),  # a tombstone: the row stays, readers no longer see it
+    # published, or pending an editor's approval (readers see only published entries)
+    Column("status", String(10), nullable=False, default="published", server_default="published"),
     Index("ix_entries_story_visible", "story_id", "deleted_at", "id"),
 )
 
@@ -145,6 +150,30 @@ events = Table(
     Index("ix_events_story_id_id", "story_id", "id"),
     # AUTOINCREMENT: SQLite must never hand out an id again, even after the newest row is gone.
     sqlite_autoincrement=True,
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # sha256 of the cookie's token
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("ip", String(64), nullable=False, default=""),
+    Column("user_agent", String(200), nullable=False, default=""),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("ip", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_login_failures_username_at", "username", "at"),
+    Index("ix_login_failures_ip_at", "ip", "at"),
 )
 
 idempotency_keys = Table(

@@ -46,6 +46,7 @@ def story_json(row: Row[Any]) -> dict[str, Any]:
         "dateline": row.dateline,
         "summary": row.summary,
         "status": row.status,
+        "requires_approval": row.requires_approval,
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
     }
@@ -54,7 +55,7 @@ def story_json(row: Row[Any]) -> dict[str, Any]:
 def story_etag(row: Row[Any]) -> str:
     """Changes when an editor-visible field changes, not when an update is posted."""
     digest = hashlib.sha256(
-        "\x1f".join((row.headline, row.dateline, row.summary, row.status)).encode()
+        "\x1f".join((row.headline, row.dateline, row.summary, row.status, str(row.requires_approval))).encode()
     ).hexdigest()[:20]
     return f'"s{row.id}-{digest}"'
 
@@ -89,6 +90,7 @@ def create_story(
     dateline: str = "",
     summary: str = "",
     status: str = "draft",
+    requires_approval: bool = False,
 ) -> Row[Any]:
     now = datetime.now(timezone.utc)
     if slug:
@@ -100,7 +102,7 @@ def create_story(
         stories.insert()
         .values(
             slug=slug, headline=headline, dateline=dateline, summary=summary, status=status,
-            created_at=now, updated_at=now, last_event_id=0,
+            requires_approval=requires_approval, created_at=now, updated_at=now, last_event_id=0,
         )
         .returning(stories.c.id)
     ).scalar_one()

@@ -83,7 +83,8 @@ class Follower:
         while True:
             batch = await asyncio.to_thread(self._fetch, self.last_id)
             for event in batch:
-                self.hub.publish(event.story_id, event.id, sse.event(event.id, event.type, event.data))
+                frame = sse.event(event.id, event.type, event.data)
+                self.hub.publish(event.story_id, event.id, frame, event.public)
                 self.last_id = event.id
                 if event.type.startswith("story.") and self.on_story_event:
                     self.on_story_event(json.loads(event.data)["slug"])

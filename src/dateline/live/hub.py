@@ -17,7 +17,7 @@ from . import sse
 class Subscriber(Protocol):
     story_id: int
 
-    def deliver(self, event_id: int, frame: bytes) -> None: ...
+    def deliver(self, event_id: int, frame: bytes, public: bool = True) -> None: ...
 
     def push(self, frame: bytes) -> None: ...
 
@@ -43,11 +43,13 @@ class Hub:
             if not readers:
                 del self.stories[subscriber.story_id]
 
-    def publish(self, story_id: int, event_id: int, frame: bytes) -> None:
+    def publish(self, story_id: int, event_id: int, frame: bytes, public: bool = True) -> None:
+        """Hand one event's bytes to every subscriber of the story (newsroom-only events to
+        newsroom subscribers alone: each subscriber checks)."""
         readers = self.stories.get(story_id)
         if readers:
             for subscriber in tuple(readers):
-                subscriber.deliver(event_id, frame)
+                subscriber.deliver(event_id, frame, public)
 
     def start(self) -> None:
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat(), name="live-heartbeat")

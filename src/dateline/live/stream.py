@@ -35,11 +35,12 @@ HEADERS = [
 class StreamSubscriber:
     """One reader's connection: what is waiting to be written, and up to which id."""
 
-    __slots__ = ("story_id", "last_id", "pending", "pending_bytes", "held", "catching_up",
+    __slots__ = ("story_id", "newsroom", "last_id", "pending", "pending_bytes", "held", "catching_up",
                  "closed", "dropped", "max_pending", "_waiter", "task")
 
-    def __init__(self, story_id: int, last_id: int, max_pending: int) -> None:
+    def __init__(self, story_id: int, last_id: int, max_pending: int, newsroom: bool = False) -> None:
         self.story_id = story_id
+        self.newsroom = newsroom  # also gets newsroom-only events (pending posts, who is editing)
         self.last_id = last_id
         self.pending: list[bytes] = []
         self.pending_bytes = 0
@@ -51,7 +52,9 @@ class StreamSubscriber:
         self._waiter: asyncio.Future[None] | None = None
         self.task: asyncio.Task[None] | None = None
 
-    def deliver(self, event_id: int, frame: bytes) -> None:
+    def deliver(self, event_id: int, frame: bytes, public: bool = True) -> None:
+        if not public and not self.newsroom:
+            return
         if self.catching_up:
             self.held.append((event_id, frame))
             self._count(len(frame))
