@@ -308,10 +308,31 @@ def test_image_body_is_sanitized() -> None:
 def test_embed_escapes_its_url() -> None:
     url = 'https://example.com/v?q="><script>alert(1)</script>&t=\' onmouseover=\'alert(1)'
     html = render_html("embed", "Watch <script>alert(1)</script>**live**", {"url": url})
-    assert tags(html) == ["p", "strong", "p", "a"]
-    assert attrs_of(html, "p") == [{}, {"class": "embed"}]
+    assert tags(html) == ["p", "strong", "p", "span", "a"]
+    assert attrs_of(html, "p") == [{}, {"class": "embed embed-link"}]
     assert attrs_of(html, "a") == [{"href": url, "rel": LINK_REL, "target": "_blank"}]
-    assert parsed(html).text == f"Watch live{url}"
+    assert parsed(html).text == f"Watch liveexample.com {url}"
+
+
+def test_a_video_embed_loads_nothing_until_asked() -> None:
+    html = render_html("embed", "", {"url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ"})
+    assert tags(html) == ["div", "button", "p", "a"]
+    assert attrs_of(html, "div") == [{"class": "embed embed-player",
+                                      "data-player": "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?autoplay=1"}]
+    assert "iframe" not in html and "Play video from YouTube" in html
+
+
+def test_a_correction_note_shows_under_the_update() -> None:
+    html = render_html("text", "About 6,000 people.", {"correction": 'An earlier version said 5,000 <b>"people"</b>.'})
+    assert html.endswith('<p class="correction"><strong>Correction:</strong> An earlier version said 5,000 '
+                         '&lt;b&gt;&#34;people&#34;&lt;/b&gt;.</p>')
+
+
+def test_an_uploaded_photo_gets_its_srcset_and_size() -> None:
+    html = render_html("image", "", {"image_url": "/media/" + "a" * 24 + "-1600x1067.jpg", "alt": "x"})
+    img = attrs_of(html, "img")[0]
+    assert img["srcset"] == ", ".join(f"/media/{'a' * 24}-{w}x{h}.jpg {w}w" for w, h in [(480, 320), (960, 640), (1600, 1067)])
+    assert (img["width"], img["height"]) == ("1600", "1067")
 
 
 @pytest.mark.parametrize("kind", ["text", "quote", "image", "embed"])

@@ -52,12 +52,13 @@ LIMITS = {
 }  # fmt: skip
 
 # What an entry's html may contain: the Markdown allowlist plus what render_html writes itself.
-RENDER_TAGS = {"blockquote", "footer", "cite", "figure", "img", "figcaption", "span", "p", "a"}
+RENDER_TAGS = {"blockquote", "footer", "cite", "figure", "img", "figcaption", "span", "p", "a", "div", "button", "strong"}
 ENTRY_TAGS = frozenset(markup.ALLOWED_TAGS | RENDER_TAGS)
 RENDER_ATTRIBUTES = {
     "a": {"rel", "target", "class"},  # rel: nh3's link_rel; the embed card has all three
-    "img": {"src", "alt", "loading", "decoding"},
+    "img": {"src", "alt", "loading", "decoding", "srcset", "sizes", "width", "height"},
     "blockquote": {"class"}, "figure": {"class"}, "span": {"class"}, "p": {"class"},
+    "div": {"class", "data-player"}, "button": {"type", "class"},
 }  # fmt: skip
 ENTRY_ATTRIBUTES = {
     tag: set(markup.ALLOWED_ATTRIBUTES.get(tag, ())) | RENDER_ATTRIBUTES.get(tag, set()) for tag in ENTRY_TAGS

@@ -7,21 +7,23 @@ transaction.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Row
 
-from . import accounts, auth, entries, events, idempotency, sessions, stories
+from . import accounts, auth, entries, events, idempotency, sessions, stories, uploads
 from .accounts import Role, User
 from .api_models import (
     MAX_PAGE, EntryCreate, EntryPage, EntryUpdate, EventPage, RevisionList, Story, StoryCreate,
     StoryList, StoryUpdate, UserCreate, UserCreated, UserList, UserOut, UserUpdate, check_kind,
-    PasswordChange, SessionOut, SignIn,
+    PasswordChange, Preview, SessionOut, SignIn, Upload,
 )
 from .api_models import Entry as EntryOut
 from .db import Database
@@ -307,6 +309,19 @@ def approve_entry(slug: SlugPath, entry_id: EntryId, db: Db, user: Member) -> di
         return entries.approve_entry(conn, story, entry)
 
 
+@router.post(
+    "/stories/{slug}/entries/{entry_id}/editing", status_code=204, responses=COMMON_ERRORS, tags=["entries"]
+)
+def editing(slug: SlugPath, entry_id: EntryId, db: Db, user: Member) -> Response:
+    """Tell the newsroom you have this entry open in the editor (send every 15 s while so)."""
+    with db.write() as conn:
+        story = _story(conn, slug, user)
+        entry = _entry(conn, story, entry_id, user)
+        data = {"id": entry.id, "user": user.username, "name": user.display_name, "seconds": 30}
+        events.append(conn, story.id, events.EDITING, data, datetime.now(timezone.utc), entry_id=entry.id)
+    return Response(status_code=204)
+
+
 @router.get(
     "/stories/{slug}/entries/{entry_id}/revisions", response_model=RevisionList,
     responses=COMMON_ERRORS, tags=["entries"],
@@ -326,6 +341,28 @@ def list_revisions(slug: SlugPath, entry_id: EntryId, db: Db, user: Member) -> d
             for r in rows
         ]
     }
+
+
+@router.post("/preview", response_model=Preview, responses=COMMON_ERRORS, tags=["entries"])
+def preview(payload: EntryCreate, user: Member) -> dict[str, str]:
+    """The html an entry would have, without posting it (the composer's preview)."""
+    return {"html": entries.render_html(payload.kind, payload.body or "", payload.kind_fields())}
+
+
+@router.post(
+    "/uploads", status_code=201, response_model=Upload, tags=["entries"],
+    responses=COMMON_ERRORS | {415: {"description": "Not an accepted image", **PROBLEM}},
+)
+async def upload_photo(request: Request, user: Member, file: UploadFile) -> dict[str, Any]:
+    """Upload a photo (JPEG, PNG or WebP). It is checked, cleaned of EXIF and resized;
+    use the answer's `url` as an image entry's `image_url`."""
+    data = await file.read(uploads.MAX_UPLOAD_BYTES + 1)
+    media = FilePath(request.app.state.settings.media_dir)
+    try:
+        stored = await asyncio.to_thread(uploads.process, data, media)
+    except uploads.UploadError as exc:
+        raise Problem(415, str(exc)) from None
+    return {"url": stored.url, "srcset": stored.srcset, "width": stored.width, "height": stored.height}
 
 
 # --- events -------------------------------------------------------------------------------

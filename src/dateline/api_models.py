@@ -111,11 +111,12 @@ class _EntryFields(_Strict):
     credit: Annotated[Line, Field(max_length=MAX_SHORT)] | None = None
     alt: Annotated[Line, Field(max_length=MAX_CAPTION)] | None = None
     url: WebUrl | None = None
+    correction: Annotated[Line, Field(max_length=MAX_CAPTION)] | None = None
     pinned: StrictBool | None = None
     key_event: StrictBool | None = None
 
     def kind_fields(self) -> dict[str, str]:
-        return {k: v for k in ("speaker", "role", "image_url", "caption", "credit", "alt", "url")
+        return {k: v for k in ("speaker", "role", "image_url", "caption", "credit", "alt", "url", "correction")
                 if (v := getattr(self, k)) is not None}
 
 
@@ -179,6 +180,7 @@ class Entry(BaseModel):
     credit: str | None = None
     alt: str | None = None
     url: str | None = None
+    correction: str | None = Field(None, description="A public correction note shown under the update.")
 
 
 class EntryPage(BaseModel):
@@ -252,3 +254,14 @@ class SessionOut(BaseModel):
 class PasswordChange(_Strict):
     current_password: Annotated[str, Field(min_length=1, max_length=1024)]
     new_password: Annotated[str, Field(min_length=10, max_length=1024)]
+
+
+class Preview(BaseModel):
+    html: str
+
+
+class Upload(BaseModel):
+    url: str = Field(description="Use as `image_url`.")
+    srcset: str
+    width: int
+    height: int

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import __version__, api, problems, reader
+from . import __version__, api, newsroom, problems, reader
 from .config import Settings
 from .db import Database
+from .embeds import PLAYER_ORIGINS
 from .live import Live, LiveEndpoint
 
 STATIC = Path(__file__).with_name("static")
@@ -26,6 +29,7 @@ STATIC = Path(__file__).with_name("static")
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    f"frame-src {' '.join(PLAYER_ORIGINS)}; "
     "frame-ancestors 'none'"
 )
 SECURITY_HEADERS = [
@@ -100,6 +104,15 @@ class _TooLarge(Exception):
     pass
 
 
+class MediaFiles(StaticFiles):
+    """Uploaded photos: content-addressed names, so they never change and cache forever."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     db = db or Database.from_settings(settings)
@@ -129,9 +142,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.live = live
     problems.install(app, html_error=reader.error_page)
     app.router.routes.append(Route("/stories/{slug}/live", LiveEndpoint(live), methods=["GET"]))
+    app.router.routes.append(
+        Route("/newsroom/stories/{slug}/live", LiveEndpoint(live, newsroom=True), methods=["GET"])
+    )
     app.include_router(api.router)
+    app.include_router(newsroom.router)
+    app.add_exception_handler(newsroom.SignInRequired, newsroom.sign_in_redirect)  # type: ignore[arg-type]
     app.include_router(reader.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/media", MediaFiles(directory=settings.media_dir, check_dir=False), name="media")
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(SecurityHeaders)
     return app

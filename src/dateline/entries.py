@@ -16,24 +16,32 @@ from sqlalchemy import Connection, Row, select, update
 
 from . import events
 from .accounts import User
+from . import embeds
 from .markup import render_markdown
 from .schema import entries, entry_revisions, users
 from .stories import iso
+from .uploads import StoredImage
 
 KINDS = ("text", "quote", "image", "embed")
 # Each kind's own fields, beside `body`.
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
-    "text": (),
-    "quote": ("speaker", "role"),
-    "image": ("image_url", "caption", "credit", "alt"),
-    "embed": ("url",),
-}
+    "text": ("correction",),
+    "quote": ("speaker", "role", "correction"),
+    "image": ("image_url", "caption", "credit", "alt", "correction"),
+    "embed": ("url", "correction"),
+}  # `correction`: a public note shown under the update ("Correction: …")
 FLAGS = ("pinned", "key_event")
 
 
 def render_html(kind: str, body: str, fields: dict[str, str]) -> str:
     """The update as HTML: user text is either escaped or sanitized Markdown."""
-    body_html = render_markdown(body) if body.strip() else ""
+    html = _render_kind(kind, render_markdown(body) if body.strip() else "", fields)
+    if fields.get("correction", "").strip():
+        html += f'<p class="correction"><strong>Correction:</strong> {escape(fields["correction"])}</p>'
+    return html
+
+
+def _render_kind(kind: str, body_html: str, fields: dict[str, str]) -> str:
     if kind == "quote":
         who = f"<cite>{escape(fields.get('speaker', ''))}</cite>"
         if fields.get("role"):
@@ -43,20 +51,20 @@ def render_html(kind: str, body: str, fields: dict[str, str]) -> str:
         caption = str(escape(fields.get("caption", "")))
         if fields.get("credit"):
             caption += f' <span class="credit">{escape(fields["credit"])}</span>'
+        upload = StoredImage.from_url(fields["image_url"])
+        sizing = (
+            f' srcset="{upload.srcset}" sizes="(min-width: 44rem) 42rem, 100vw" '
+            f'width="{upload.width}" height="{upload.height}"' if upload else ""
+        )
         figure = (
-            f'<figure class="photo"><img src="{escape(fields["image_url"])}" '
+            f'<figure class="photo"><img src="{escape(fields["image_url"])}"{sizing} '
             f'alt="{escape(fields.get("alt", ""))}" loading="lazy" decoding="async">'
             f"<figcaption>{caption}</figcaption></figure>"
         )
         return figure + body_html
     if kind == "embed":
-        url = escape(fields["url"])
-        # A plain link card: nothing loads from a third party unless the reader follows it.
-        card = (
-            f'<p class="embed"><a href="{url}" rel="noopener noreferrer nofollow ugc" '
-            f'target="_blank">{url}</a></p>'
-        )
-        return body_html + card
+        # A card: nothing loads from a third party until the reader asks for it.
+        return body_html + embeds.render(fields["url"])
     return body_html
 
 

@@ -82,9 +82,10 @@ def append(
         .values(story_id=story_id, type=type, entry_id=entry_id, data=encode(data), created_at=now)
         .returning(events.c.id)
     ).scalar_one()
-    conn.execute(
-        update(stories).where(stories.c.id == story_id).values(last_event_id=event_id, updated_at=now)
-    )
+    if not type.startswith(NEWSROOM):  # readers' pages change, and so does their validator
+        conn.execute(
+            update(stories).where(stories.c.id == story_id).values(last_event_id=event_id, updated_at=now)
+        )
     return event_id
 
 

@@ -47,8 +47,11 @@ class Live:
 
     # --- what the stream asks of the database ------------------------------------------
 
-    async def story_id(self, slug: str) -> int | None:
+    async def story_id(self, slug: str, include_drafts: bool = False) -> int | None:
         """Id of a public story, cached: a wave of reconnecting readers costs one query."""
+        if include_drafts:  # the newsroom: few, and drafts are not cached
+            story = await asyncio.to_thread(self._lookup, slug, True)
+            return story.id if story is not None else None
         if slug in self._story_ids:
             return self._story_ids[slug]
         story = await asyncio.to_thread(self._lookup, slug)
@@ -61,13 +64,13 @@ class Live:
     def _forget_story(self, slug: str) -> None:
         self._story_ids.pop(slug, None)  # created, published or unpublished: look it up again
 
-    def _lookup(self, slug: str):  # type: ignore[no-untyped-def]
+    def _lookup(self, slug: str, include_drafts: bool = False):  # type: ignore[no-untyped-def]
         with self.db.read() as conn:
-            return stories.get_story(conn, slug)
+            return stories.get_story(conn, slug, include_drafts=include_drafts)
 
-    def read_story_events(self, story_id: int, after: int) -> list[events.Event]:
+    def read_story_events(self, story_id: int, after: int, newsroom: bool = False) -> list[events.Event]:
         with self.db.read() as conn:
-            return events.read_after(conn, story_id, after, REPLAY_BATCH)
+            return events.read_after(conn, story_id, after, REPLAY_BATCH, newsroom=newsroom)
 
     async def newest_id(self) -> int:
         return await asyncio.to_thread(self._scalar, events.last_id)

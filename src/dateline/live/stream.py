@@ -12,11 +12,15 @@ answer 200 with a `retry:` hint and close: the reader comes back a few seconds l
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
+from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
+
+from ..auth import session_from_cookie
 
 from . import sse
 
@@ -119,16 +123,22 @@ def requested_cursor(scope: Scope) -> str | None:
 
 
 class LiveEndpoint:
-    """The ASGI app behind /stories/{slug}/live."""
+    """The ASGI app behind /stories/{slug}/live, and /newsroom/stories/{slug}/live for the
+    newsroom (signed in; drafts, pending posts and who is editing included)."""
 
-    def __init__(self, live: "Live") -> None:
+    def __init__(self, live: "Live", newsroom: bool = False) -> None:
         self.live = live
+        self.newsroom = newsroom
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         live = self.live
         slug = scope["path_params"]["slug"]
+        if self.newsroom:
+            request = Request(scope)
+            if await asyncio.to_thread(session_from_cookie, request) is None:
+                return await not_found(send, 401, "Sign in to the newsroom first.")
         try:
-            story_id = await live.story_id(slug)
+            story_id = await live.story_id(slug, include_drafts=self.newsroom)
         except Exception as exc:  # noqa: BLE001 - the database is down: come back later
             log.warning("live: cannot look up %s (%s)", slug, exc.__class__.__name__)
             return await shed(send, 5000, 15000)
@@ -139,7 +149,7 @@ class LiveEndpoint:
 
         await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
         await send({"type": "http.response.body", "body": sse.retry() + b": live\n\n", "more_body": True})
-        subscriber = StreamSubscriber(story_id, 0, live.max_pending)
+        subscriber = StreamSubscriber(story_id, 0, live.max_pending, self.newsroom)
         subscriber.task = asyncio.current_task()  # type: ignore[assignment]
         live.hub.add(subscriber)
         watcher = asyncio.create_task(watch_disconnect(receive, subscriber))
@@ -190,7 +200,7 @@ class LiveEndpoint:
     async def replay(self, story_id: int, after: int, send: Send) -> int:
         """Send the story's events after `after`, as visible now; returns the last id sent."""
         while True:
-            batch = await asyncio.to_thread(self.live.read_story_events, story_id, after)
+            batch = await asyncio.to_thread(self.live.read_story_events, story_id, after, self.newsroom)
             if batch:
                 body = b"".join(sse.event(e.id, e.type, e.data) for e in batch)
                 await send({"type": "http.response.body", "body": body, "more_body": True})
@@ -213,9 +223,10 @@ async def shed(send: Send, low_ms: int, high_ms: int) -> None:
     await send({"type": "http.response.body", "body": sse.retry(low_ms, high_ms), "more_body": False})
 
 
-async def not_found(send: Send) -> None:
-    body = b'{"type":"about:blank","title":"Not found","status":404,"detail":"No live story at this address."}'
-    await send({"type": "http.response.start", "status": 404,
+async def not_found(send: Send, status: int = 404, detail: str = "No live story at this address.") -> None:
+    title = "Not found" if status == 404 else "Not signed in"
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/problem+json")]})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 

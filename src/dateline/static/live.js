@@ -322,6 +322,19 @@
     }
   } catch (e) {}
 
+  // Embedded videos load from their provider only when the reader asks.
+  story.addEventListener("click", function (event) {
+    var play = event.target.closest(".embed-play");
+    if (!play) return;
+    var card = play.closest(".embed-player");
+    var frame = document.createElement("iframe");
+    frame.src = card.dataset.player;
+    frame.title = play.textContent;
+    frame.allow = "autoplay; encrypted-media; picture-in-picture; fullscreen";
+    frame.referrerPolicy = "strict-origin-when-cross-origin";
+    card.replaceChildren(frame);
+  });
+
   showTimes(document);
   setInterval(function () { showTimes(story); }, 30000);
   connect();

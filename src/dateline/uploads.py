@@ -1,0 +1,151 @@
+"""Photo uploads: decoded to prove they are images, re-encoded clean, resized for `srcset`.
+
+Nothing a reporter uploads is served as sent. The file must decode as JPEG, PNG or WebP
+within size and pixel limits (a decompression bomb is refused before it is decoded), must
+end where the image ends (no HTML or archive riding behind it), and is written back out as
+fresh JPEG or PNG files, so EXIF data, location and any hidden payload are gone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_UPLOAD_BYTES = 15 * 1024 * 1024
+MAX_PIXELS = 40_000_000  # 40 megapixels: any camera photo; bombs are far larger
+MAX_SIDE = 12_000
+WIDTHS = (480, 960, 1600)
+FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
+
+
+class UploadError(ValueError):
+    """The file is not an image Dateline accepts; the message says why, for the reporter."""
+
+
+# The largest variant's name says everything: /media/<key>-<width>x<height>.<jpg|png>
+_NAME = re.compile(r"^/media/([0-9a-f]{24})-(\d{1,5})x(\d{1,5})\.(jpg|png)$")
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    key: str  # content hash: the same photo uploaded twice is stored once
+    width: int
+    height: int
+    extension: str
+
+    def _name(self, width: int) -> str:
+        return f"{self.key}-{width}x{round(self.height * width / self.width)}.{self.extension}"
+
+    @property
+    def widths(self) -> list[int]:
+        return [w for w in WIDTHS if w < self.width] + [self.width]
+
+    @property
+    def url(self) -> str:
+        return f"/media/{self._name(self.width)}"
+
+    @property
+    def srcset(self) -> str:
+        return ", ".join(f"/media/{self._name(w)} {w}w" for w in self.widths)
+
+    @classmethod
+    def from_url(cls, url: str) -> "StoredImage | None":
+        """The upload behind an image URL of this site, or None for any other URL."""
+        match = _NAME.match(url)
+        if not match or not 0 < int(match[2]) <= WIDTHS[-1] or not 0 < int(match[3]) <= MAX_SIDE:
+            return None
+        return cls(match[1], int(match[2]), int(match[3]), match[4])
+
+
+def _sniff(data: bytes) -> str:
+    for magic, kind in MAGIC.items():
+        if data.startswith(magic):
+            return kind
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    raise UploadError("This is not a JPEG, PNG or WebP image.")
+
+
+def _check_no_trailer(data: bytes, kind: str) -> None:
+    """Refuse polyglots: bytes after the end of the image are someone else's file."""
+    if kind == "PNG":
+        end = data.rfind(b"IEND")
+        trailing = data[end + 8:] if end >= 0 else b"?"
+    elif kind == "JPEG":
+        trailing = data[data.rfind(b"\xff\xd9") + 2:] if b"\xff\xd9" in data else b"?"
+        trailing = trailing.rstrip(b"\x00")  # some cameras pad with zeros
+    else:
+        declared = int.from_bytes(data[4:8], "little") + 8
+        trailing = data[declared:]
+    if trailing:
+        raise UploadError("The file has extra data after the image; save it again as a plain photo.")
+
+
+def _open(data: bytes) -> Image.Image:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+                raise UploadError(
+                    f"The image is {width}×{height} pixels; the limit is {MAX_PIXELS // 1_000_000} "
+                    f"megapixels and {MAX_SIDE} pixels a side."
+                )
+            image.verify()  # checks the structure without decoding the pixels
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise UploadError("The image is too large to decode safely.") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            if isinstance(exc, UploadError):
+                raise
+            raise UploadError("The image is damaged or not really an image.") from None
+    return image
+
+
+def process(data: bytes, media_dir: Path) -> StoredImage:
+    """Validate an upload and write its clean variants to `media_dir`."""
+    if not data:
+        raise UploadError("The file is empty.")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise UploadError(f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+    kind = _sniff(data)
+    _check_no_trailer(data, kind)
+    image = _open(data)
+    if image.format != kind:
+        raise UploadError("The file's contents do not match its type.")
+    image = ImageOps.exif_transpose(image)  # turn it the way the camera meant, then drop EXIF
+    has_alpha = image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info)
+    image = image.convert("RGBA" if has_alpha else "RGB")
+    shown = min(image.width, WIDTHS[-1])
+    stored = StoredImage(
+        hashlib.sha256(data).hexdigest()[:24], shown, round(image.height * shown / image.width),
+        "png" if has_alpha else "jpg",
+    )
+    media_dir.mkdir(parents=True, exist_ok=True)
+    for width in stored.widths:
+        target = media_dir / stored._name(width)
+        if not target.exists():
+            height = round(image.height * width / image.width)
+            resized = image if width == image.width else image.resize((width, height), Image.Resampling.LANCZOS)
+            buffer = io.BytesIO()
+            if has_alpha:
+                resized.save(buffer, "PNG", optimize=True)
+            else:
+                resized.save(buffer, "JPEG", quality=82, optimize=True, progressive=True)
+            _write_atomically(target, buffer.getvalue())
+    return stored
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    partial = target.with_suffix(target.suffix + ".partial")
+    partial.write_bytes(data)
+    partial.replace(target)

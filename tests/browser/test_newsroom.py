@@ -1,0 +1,203 @@
+"""The newsroom desk in a real browser: sign in, compose every kind, edit, approve, sign out."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from conftest import PASSWORD
+
+from .conftest import Newsroom
+
+pytestmark = pytest.mark.slow
+CORPUS = json.loads((Path(__file__).parent.parent / "data" / "xss_payloads.json").read_text())
+
+
+def signed_in(browser: Any, newsroom: Newsroom, who: str) -> Any:
+    context = browser.new_context(viewport={"width": 1100, "height": 1000})
+    page = context.new_page()
+    page.goto(newsroom.base_url + "/newsroom")
+    assert "/newsroom/login" in page.url, "anonymous visitors are sent to sign in"
+    page.fill("input[name=username]", who)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_url(newsroom.base_url + "/newsroom")
+    return page
+
+
+@pytest.fixture
+def editor(browser: Any, newsroom: Newsroom) -> Iterator[Any]:
+    page = signed_in(browser, newsroom, "eve")
+    yield page
+    page.context.close()
+
+
+def desk_for(page: Any, newsroom: Newsroom, headline: str) -> str:
+    page.fill(".new-story input[name=headline]", headline)
+    page.click("button:has-text('Start a story')")
+    page.wait_for_url("**/newsroom/stories/**")
+    slug = page.url.rsplit("/", 1)[1]
+    newsroom.call("PATCH", f"/api/v1/stories/{slug}", json={"status": "live"})
+    page.reload()
+    return slug
+
+
+def test_compose_each_kind_and_readers_see_it_live(editor: Any, browser: Any, newsroom: Newsroom, tmp_path: Path) -> None:
+    slug = desk_for(editor, newsroom, "Polls close in Dravonne")
+    reader = browser.new_page()
+    reader.goto(f"{newsroom.base_url}/stories/{slug}")
+
+    editor.fill("#composer textarea[name=body]", "Polls have **closed**.")
+    editor.keyboard.press("Control+Enter")
+    reader.locator(".entry-body strong", has_text="closed").wait_for(timeout=3000)
+    editor.locator(".desk-entry", has_text="Polls have closed").wait_for()
+    assert editor.locator("#composer textarea[name=body]").input_value() == "", "cleared for the next post"
+    assert editor.evaluate("document.activeElement.name") == "body", "focus stays in the composer"
+
+    editor.check("input[name=kind][value=quote]")
+    editor.fill("input[name=speaker]", "Mira Solvane")
+    editor.fill("input[name=role]", "opposition candidate")
+    editor.fill("#composer textarea[name=body]", "We will count every vote ourselves.")
+    editor.click("#composer button[type=submit]")
+    reader.locator("cite", has_text="Mira Solvane").wait_for(timeout=3000)
+
+    photo = tmp_path / "square.jpg"
+    Image.new("RGB", (2000, 1333), (40, 60, 90)).save(photo, "JPEG")
+    editor.check("input[name=kind][value=image]")
+    editor.set_input_files("input[name=file]", str(photo))
+    editor.locator(".upload-status", has_text="Uploaded").wait_for(timeout=5000)
+    editor.fill("input[name=caption]", "Lantern Square at dusk")
+    editor.fill("input[name=credit]", "Oskar Velde / Northlight")
+    editor.fill("input[name=alt]", "A crowd under lamp posts")
+    editor.fill("#composer textarea[name=body]", "")
+    editor.click("#composer button[type=submit]")
+    image = reader.locator("figure.photo img")
+    image.wait_for(timeout=3000)
+    assert "1600w" in image.get_attribute("srcset") and image.get_attribute("width") == "1600"
+
+    editor.check("input[name=kind][value=embed]")
+    editor.fill("input[name=url]", "https://www.youtube.com/watch?v=dQw4w9WgXcQ")
+    editor.fill("#composer textarea[name=body]", "Video from the square.")
+    editor.click("#composer button[type=submit]")
+    reader.locator(".embed-play").wait_for(timeout=3000)
+    assert reader.locator("iframe").count() == 0, "nothing loads from the provider before a click"
+    reader.close()
+
+
+def test_edit_pin_correct_and_delete(editor: Any, newsroom: Newsroom) -> None:
+    slug = desk_for(editor, newsroom, "Counting continues")
+    entry = newsroom.post(slug, body="About 5,000 people.")
+    card = editor.locator(f"#desk-entry-{entry['id']}")
+    card.wait_for()
+    card.locator("[data-action=edit]").click()
+    card.locator(".inline-editor textarea").fill("About 6,000 people.")
+    card.locator("[data-editor=save]").click()
+    card.locator(".entry-body", has_text="6,000").wait_for()
+    assert card.locator(".edited").is_visible()
+
+    card.locator("[data-action=pin]").click()
+    card.locator(".badge-pin").wait_for(state="visible")
+
+    editor.once("dialog", lambda dialog: dialog.accept("An earlier version said 5,000."))
+    card.locator("[data-action=correct]").click()
+    card.locator(".correction", has_text="earlier version").wait_for()
+
+    editor.once("dialog", lambda dialog: dialog.accept())
+    card.locator("[data-action=delete]").click()
+    card.wait_for(state="detached")
+    assert newsroom.call("GET", f"/api/v1/stories/{slug}/entries").json()["entries"] == []
+
+
+def test_a_conflicting_save_shows_the_other_version(editor: Any, newsroom: Newsroom) -> None:
+    slug = desk_for(editor, newsroom, "Turnout figures")
+    entry = newsroom.post(slug, body="Turnout was 73.1%.")
+    card = editor.locator(f"#desk-entry-{entry['id']}")
+    card.locator("[data-action=edit]").click()
+    card.locator(".inline-editor textarea").fill("Turnout was 71.3%.")
+    newsroom.call("PATCH", f"/api/v1/stories/{slug}/entries/{entry['id']}", who="ada", json={"body": "Turnout: 72%."})
+    card.locator("[data-editor=save]").click()
+    card.locator(".conflict", has_text="Turnout: 72%.").wait_for()
+    assert newsroom.call("GET", f"/api/v1/stories/{slug}/entries/{entry['id']}").json()["body"] == "Turnout: 72%."
+
+
+def test_a_second_editor_sees_posts_and_who_is_editing(editor: Any, browser: Any, newsroom: Newsroom) -> None:
+    slug = desk_for(editor, newsroom, "Two desks")
+    other = signed_in(browser, newsroom, "ada")
+    other.goto(f"{newsroom.base_url}/newsroom/stories/{slug}")
+    editor.fill("#composer textarea[name=body]", "From the first desk")
+    editor.keyboard.press("Control+Enter")
+    card = other.locator(".desk-entry", has_text="From the first desk")
+    card.wait_for(timeout=3000)
+    card.locator("[data-action=edit]").click()
+    editor.locator(".desk-entry .presence", has_text="is editing").wait_for(timeout=3000)
+    other.context.close()
+
+
+def test_reporters_posts_wait_for_approval(editor: Any, browser: Any, newsroom: Newsroom) -> None:
+    slug = desk_for(editor, newsroom, "Vetted coverage")
+    newsroom.call("PATCH", f"/api/v1/stories/{slug}", json={"requires_approval": True})
+    reporter = signed_in(browser, newsroom, "rita")
+    reporter.goto(f"{newsroom.base_url}/newsroom/stories/{slug}")
+    reporter.fill("#composer textarea[name=body]", "Shots heard near the ministry")
+    reporter.keyboard.press("Control+Enter")
+    reporter.locator(".composer-status", has_text="Sent for approval").wait_for()
+    pending = editor.locator(".desk-entry.is-pending", has_text="Shots heard")
+    pending.wait_for(timeout=3000)
+    assert newsroom.call("GET", f"/api/v1/stories/{slug}/entries", who="eve").json()["entries"][0]["status"] == "pending"
+    pending.locator("[data-action=approve]").click()
+    editor.locator(".desk-entry:not(.is-pending)", has_text="Shots heard").wait_for()
+    public = newsroom.call("GET", f"/api/v1/stories/{slug}/entries").json()["entries"]
+    assert [e["body"] for e in public] == ["Shots heard near the ministry"]
+    reporter.context.close()
+
+
+def test_a_draft_survives_a_closed_tab(editor: Any, newsroom: Newsroom) -> None:
+    slug = desk_for(editor, newsroom, "Drafts")
+    editor.fill("#composer textarea[name=body]", "Half-written when the laptop closed")
+    editor.goto(f"{newsroom.base_url}/newsroom/stories/{slug}")
+    assert editor.locator("#composer textarea[name=body]").input_value() == "Half-written when the laptop closed"
+
+
+def test_a_post_made_offline_is_retried_once_online_and_appears_once(editor: Any, newsroom: Newsroom) -> None:
+    slug = desk_for(editor, newsroom, "Bad network")
+    editor.context.set_offline(True)
+    editor.fill("#composer textarea[name=body]", "Sent from a tunnel")
+    editor.keyboard.press("Control+Enter")
+    editor.locator(".composer-status", has_text="retrying").wait_for(timeout=5000)
+    editor.context.set_offline(False)
+    editor.locator(".composer-status", has_text="Published").wait_for(timeout=20000)
+    bodies = [e["body"] for e in newsroom.call("GET", f"/api/v1/stories/{slug}/entries").json()["entries"]]
+    assert bodies == ["Sent from a tunnel"]
+
+
+def test_sign_out_ends_the_session(editor: Any, newsroom: Newsroom) -> None:
+    editor.click("button:has-text('Sign out')")
+    editor.wait_for_url("**/newsroom/login")
+    editor.goto(newsroom.base_url + "/newsroom")
+    assert "/newsroom/login" in editor.url
+
+
+def test_xss_typed_into_the_composer_never_runs_on_the_reader_page(editor: Any, browser: Any, newsroom: Newsroom) -> None:
+    slug = desk_for(editor, newsroom, "Hostile input")
+    fired: list[str] = []
+    for payload in CORPUS[:40]:
+        editor.fill("#composer textarea[name=body]", payload[:20000])
+        editor.click("#composer button[type=submit]")
+        editor.locator(".composer-status", has_text="Published").wait_for()
+    reader = browser.new_page()
+    reader.on("dialog", lambda dialog: (fired.append(dialog.message), dialog.dismiss()))
+    reader.goto(f"{newsroom.base_url}/stories/{slug}")
+    reader.wait_for_timeout(500)
+    page_two = reader.locator("a[rel=next]")
+    if page_two.count():
+        page_two.click()
+        reader.wait_for_timeout(500)
+    assert fired == []
+    assert reader.evaluate("document.querySelectorAll('main script, main iframe, main svg, main math').length") == 0
+    reader.close()
