@@ -137,8 +137,8 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
 
 
 @pytest.fixture
-def settings(site: Site) -> Settings:
-    return Settings.from_env({}, database_url=site.url)
+def settings(site: Site, tmp_path: Path) -> Settings:
+    return Settings.from_env({}, database_url=site.url, media_dir=str(tmp_path / "media"))
 
 
 @pytest.fixture
@@ -184,13 +184,15 @@ class ServerProcess:
         self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
         self.log = tempfile.TemporaryFile()
+        self.media_dir = tempfile.mkdtemp(prefix="dateline-media-")
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> "ServerProcess":
-        env = {**os.environ, "DATELINE_DATABASE_URL": self.database_url, "DATELINE_LOG_LEVEL": "warning"}
+        env = {**os.environ, "DATELINE_DATABASE_URL": self.database_url, "DATELINE_LOG_LEVEL": "warning",
+               "DATELINE_MEDIA_DIR": self.media_dir}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dateline", "serve", "--port", str(self.port), *self.extra],
             env=env, stdout=subprocess.DEVNULL, stderr=self.log, start_new_session=True,
@@ -224,3 +226,4 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         self.log.close()
+        shutil.rmtree(self.media_dir, ignore_errors=True)

@@ -75,12 +75,13 @@ def _sniff(data: bytes) -> str:
 
 def _check_no_trailer(data: bytes, kind: str) -> None:
     """Refuse polyglots: bytes after the end of the image are someone else's file."""
+    end_marker = {"PNG": b"IEND", "JPEG": b"\xff\xd9"}.get(kind)
+    if end_marker is not None and end_marker not in data:
+        raise UploadError("The image is damaged or cut short.")
     if kind == "PNG":
-        end = data.rfind(b"IEND")
-        trailing = data[end + 8:] if end >= 0 else b"?"
+        trailing = data[data.rfind(b"IEND") + 8:]
     elif kind == "JPEG":
-        trailing = data[data.rfind(b"\xff\xd9") + 2:] if b"\xff\xd9" in data else b"?"
-        trailing = trailing.rstrip(b"\x00")  # some cameras pad with zeros
+        trailing = data[data.rfind(b"\xff\xd9") + 2:].rstrip(b"\x00")  # some cameras pad with zeros
     else:
         declared = int.from_bytes(data[4:8], "little") + 8
         trailing = data[declared:]
