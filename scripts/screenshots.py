@@ -1,4 +1,4 @@
-"""Screenshots of the reader's story page at phone and desktop sizes, for the docs.
+"""Screenshots of the reader's story page and the newsroom composer, phone and desktop.
 
     python scripts/screenshots.py            # writes docs/screenshots/*.png
 
@@ -41,7 +41,9 @@ def main() -> None:
             cwd=scratch, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )
         try:
-            slug = demo.stdout.readline() and demo.stdout.readline().split("/stories/")[1].strip()  # type: ignore[union-attr]
+            printed = "".join(demo.stdout.readline() for _ in range(5))  # type: ignore[union-attr]
+            slug = printed.split("/stories/")[1].split()[0]
+            password = printed.split("password ")[1].split()[0]
             for _ in range(100):
                 try:
                     if httpx.get(base + "/").status_code == 200:
@@ -58,6 +60,22 @@ def main() -> None:
                     page.screenshot(path=str(OUT / f"story-{name}.png"),
                                     clip={"x": 0, "y": 0, "width": width, "height": height * 2}, full_page=True)
                     print(OUT / f"story-{name}.png")
+                    page.close()
+                for name, (width, height, scale) in SIZES.items():
+                    page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=scale)
+                    page.goto(f"{base}/newsroom/login")
+                    page.fill("input[name=username]", "editor")
+                    page.fill("input[name=password]", password)
+                    page.click("button[type=submit]")
+                    page.goto(f"{base}/newsroom/stories/{slug}")
+                    page.check("input[name=kind][value=quote]")
+                    page.fill("input[name=speaker]", "Mira Solvane")
+                    page.fill("input[name=role]", "opposition candidate")
+                    page.fill("textarea[name=body]", "We will be back on the square tomorrow night.")
+                    page.wait_for_selector(".desk-entry")
+                    page.screenshot(path=str(OUT / f"composer-{name}.png"),
+                                    clip={"x": 0, "y": 0, "width": width, "height": height * 2}, full_page=True)
+                    print(OUT / f"composer-{name}.png")
                     page.close()
                 browser.close()
         finally:
