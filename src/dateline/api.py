@@ -194,7 +194,7 @@ def list_entries(
     """Visible entries, newest first, a page at a time."""
     before = None
     if cursor is not None:
-        if not cursor.isdigit():
+        if not (cursor.isascii() and cursor.isdigit()):
             raise Problem(400, "cursor must be a value from next_cursor.")
         before = int(cursor)
     with db.read() as conn:

@@ -50,7 +50,7 @@ def classify(url: str) -> Embed:
         return Embed("YouTube", url, f"https://www.youtube-nocookie.com/embed/{video}?autoplay=1")
     if host == "vimeo.com":
         number = parts.path.strip("/").split("/")[0]
-        if number.isdigit():
+        if number.isascii() and number.isdigit():
             return Embed("Vimeo", url, f"https://player.vimeo.com/video/{number}?autoplay=1&dnt=1")
     social = {"x.com": "X", "twitter.com": "X", "bsky.app": "Bluesky", "instagram.com": "Instagram",
               "tiktok.com": "TikTok", "facebook.com": "Facebook", "threads.net": "Threads"}

@@ -24,7 +24,7 @@ class Live:
         self.db = db
         self.hub = Hub(heartbeat_seconds=settings.heartbeat_seconds)
         self.broker = broker or broker_for(settings.broker, settings.database_url)
-        self.follower = Follower(db, self.hub, settings.live_poll_seconds, self._forget_story)
+        self.follower = Follower(db, self.hub, settings.live_poll_seconds, self._story_changed)
         self.max_streams = settings.max_streams
         self.max_pending = settings.stream_buffer_bytes
         self._story_ids: dict[str, int | None] = {}
@@ -61,8 +61,11 @@ class Live:
         self._story_ids[slug] = story_id
         return story_id
 
-    def _forget_story(self, slug: str) -> None:
-        self._story_ids.pop(slug, None)  # created, published or unpublished: look it up again
+    def _story_changed(self, story_id: int, data: dict[str, object]) -> None:
+        self._story_ids.pop(str(data["slug"]), None)  # created, published or unpublished: look again
+        if data["status"] == "draft":
+            # Back to draft: readers may no longer follow it. They reconnect and get a 404.
+            self.hub.close_readers(story_id)
 
     def _lookup(self, slug: str, include_drafts: bool = False):  # type: ignore[no-untyped-def]
         with self.db.read() as conn:

@@ -24,7 +24,7 @@ BATCH = 1000
 class Follower:
     def __init__(
         self, db: Database, hub: Hub, poll_seconds: float = 1.0,
-        on_story_event: Callable[[str], None] | None = None,
+        on_story_event: Callable[[int, dict[str, object]], None] | None = None,
     ) -> None:
         self.db = db
         self.hub = hub
@@ -87,6 +87,6 @@ class Follower:
                 self.hub.publish(event.story_id, event.id, frame, event.public)
                 self.last_id = event.id
                 if event.type.startswith("story.") and self.on_story_event:
-                    self.on_story_event(json.loads(event.data)["slug"])
+                    self.on_story_event(event.story_id, json.loads(event.data))
             if len(batch) < BATCH:
                 return

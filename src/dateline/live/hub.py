@@ -51,6 +51,12 @@ class Hub:
             for subscriber in tuple(readers):
                 subscriber.deliver(event_id, frame, public)
 
+    def close_readers(self, story_id: int) -> None:
+        """End the public streams of a story (the newsroom's stay open)."""
+        for subscriber in tuple(self.stories.get(story_id, ())):
+            if not getattr(subscriber, "newsroom", False):
+                subscriber.close()
+
     def start(self) -> None:
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat(), name="live-heartbeat")
 

@@ -183,7 +183,7 @@ class LiveEndpoint:
             return None
         live = self.live
         reason = None
-        if not requested.isdigit() or len(requested) > 18:
+        if not (requested.isascii() and requested.isdigit()) or len(requested) > 18:
             reason = "unreadable"
         else:
             cursor = int(requested)
