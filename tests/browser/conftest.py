@@ -27,8 +27,10 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    # Module scope: Playwright's sync API keeps an event loop running in the main thread while
+    # it is open, which would stop later tests from using asyncio.run().
     playwright_api = pytest.importorskip("playwright.sync_api")
     path = chromium_path()
     with playwright_api.sync_playwright() as playwright:
