@@ -98,3 +98,22 @@ def test_unknown_users_are_throttled_like_real_ones(client: TestClient) -> None:
     for _ in range(5):
         assert client.post("/api/v1/session", json={"username": "nobody", "password": "guess"}).status_code == 401
     assert client.post("/api/v1/session", json={"username": "nobody", "password": "guess"}).status_code == 429
+
+
+def test_sessions_expire_when_idle_and_at_their_absolute_end(client: TestClient, site: Site) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import update
+
+    from dateline.schema import sessions as sessions_table
+
+    sign_in(client, "rita")
+    assert client.get("/api/v1/me").status_code == 200
+    now = datetime.now(timezone.utc)
+    with site.db.write() as conn:  # unused for longer than the idle limit (12 h)
+        conn.execute(update(sessions_table).values(last_seen_at=now - timedelta(hours=13)))
+    assert client.get("/api/v1/me").status_code == 401
+    sign_in(client, "rita")
+    with site.db.write() as conn:  # in use, but past its absolute end
+        conn.execute(update(sessions_table).values(expires_at=now - timedelta(seconds=1)))
+    assert client.get("/api/v1/me").status_code == 401

@@ -186,10 +186,23 @@ def test_sign_out_ends_the_session(editor: Any, newsroom: Newsroom) -> None:
 def test_xss_typed_into_the_composer_never_runs_on_the_reader_page(editor: Any, browser: Any, newsroom: Newsroom) -> None:
     slug = desk_for(editor, newsroom, "Hostile input")
     fired: list[str] = []
-    for payload in CORPUS[:40]:
+    editor.on("dialog", lambda dialog: (fired.append(dialog.message), dialog.dismiss()))
+    for n, payload in enumerate(CORPUS[:40]):
+        quote = n % 2 == 1  # every other one also in the quote's speaker and role fields
+        editor.check(f"input[name=kind][value={'quote' if quote else 'text'}]")
+        if quote:
+            editor.fill("input[name=speaker]", payload[:200])
+            editor.fill("input[name=role]", payload[:200])
         editor.fill("#composer textarea[name=body]", payload[:20000])
         editor.click("#composer button[type=submit]")
         editor.locator(".composer-status", has_text="Published").wait_for()
+    # And in the story's own fields, through the settings form.
+    editor.click("summary:has-text('Story settings')")
+    editor.fill(".story-settings input[name=headline]", CORPUS[0][:200])
+    editor.fill(".story-settings textarea[name=summary]", CORPUS[1][:2000])
+    editor.fill(".story-settings input[name=dateline]", CORPUS[2][:80])
+    editor.click(".story-settings button[type=submit]")
+    editor.wait_for_load_state()
     reader = browser.new_page()
     reader.on("dialog", lambda dialog: (fired.append(dialog.message), dialog.dismiss()))
     reader.goto(f"{newsroom.base_url}/stories/{slug}")
@@ -198,6 +211,18 @@ def test_xss_typed_into_the_composer_never_runs_on_the_reader_page(editor: Any, 
     if page_two.count():
         page_two.click()
         reader.wait_for_timeout(500)
-    assert fired == []
+    assert fired == [], "a payload ran on the desk or the reader page"
     assert reader.evaluate("document.querySelectorAll('main script, main iframe, main svg, main math').length") == 0
     reader.close()
+
+
+def test_the_desk_has_no_accessibility_violations(editor: Any, newsroom: Newsroom) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    slug = desk_for(editor, newsroom, "Accessible desk")
+    newsroom.post(slug, body="A first update.", key_event=True)
+    editor.locator(".desk-entry").first.wait_for()
+    for page_url in [f"/newsroom/stories/{slug}", "/newsroom", "/newsroom/password"]:
+        editor.goto(newsroom.base_url + page_url)
+        results = Axe().run(editor)
+        assert results.violations_count == 0, results.generate_report()
