@@ -131,14 +131,13 @@ def list_entries(
 def list_flagged(conn: Connection, story_id: int, flag: str, limit: int = 20) -> list[Row[Any]]:
     """Pinned or key-event entries of a story, newest first."""
     column = entries.c[flag]
-    return list(
-        conn.execute(
-            _select_entries()
-            .where(*_visible(story_id, False), column.is_(True))
-            .order_by(entries.c.id.desc())
-            .limit(limit)
-        )
+    query = (
+        _select_entries()
+        .where(*_visible(story_id, False), column.is_(True))
+        .order_by(entries.c.id.desc())
+        .limit(limit)
     )
+    return list(conn.execute(query))
 
 
 def create_entry(

@@ -123,6 +123,14 @@ entries = Table(
     Column("status", String(10), nullable=False, default="published", server_default="published"),
     Index("ix_entries_story_visible", "story_id", "deleted_at", "id"),
 )
+# Pinned and key-event updates are few: small partial indexes find them without scanning a
+# story of 10,000 updates.
+for _flag in ("pinned", "key_event"):
+    Index(
+        # The same columns as ix_entries_story_visible, so the planner sees it is narrower.
+        f"ix_entries_{_flag}", entries.c.story_id, entries.c.deleted_at, entries.c.id,
+        sqlite_where=entries.c[_flag].is_(True), postgresql_where=entries.c[_flag].is_(True),
+    )
 
 entry_revisions = Table(
     "entry_revisions",
