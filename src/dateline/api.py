@@ -394,7 +394,8 @@ def list_events(
     )
     return Response(
         body, media_type="application/json",
-        headers={"ETag": etag, "Cache-Control": cache_control},
+        # Members get newsroom events too: a cache must not hand one answer to the other.
+        headers={"ETag": etag, "Cache-Control": cache_control, "Vary": "Authorization, Cookie"},
     )
 
 
