@@ -109,6 +109,7 @@ def postgres_database() -> Iterator[tuple[str, dict[str, str]]]:
 
 CONTENT_TABLES = (
     "idempotency_keys", "events", "entry_revisions", "entries", "stories", "sessions", "login_failures",
+    "push_subscriptions", "push_keys",
 )
 
 

@@ -20,6 +20,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 from conftest import Site
 from dateline import accounts, entries, stories
 from dateline.app import create_app
+from dateline.push import subscriptions
 from dateline.config import Settings
 
 
@@ -31,6 +32,7 @@ def api_schema(site: Site) -> Any:
         author = accounts.get_user(conn, "eve")
         assert author is not None
         entries.create_entry(conn, story, author, kind="text", body="First update", fields={})
+        subscriptions.ensure_key(conn)  # as `dateline init` does
     app = create_app(Settings.from_env({}, database_url=site.url), site.db)
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
     schema.config.update(headers=site.auth("ada"))

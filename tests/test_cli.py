@@ -108,7 +108,8 @@ def test_config_redacts_database_passwords(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", [(), ("serve",), ("demo",), ("init",), ("user",), ("user", "add"),
-                                     ("user", "list"), ("token",), ("token", "create"), ("config",)])
+                                     ("user", "list"), ("token",), ("token", "create"), ("config",),
+                                     ("push",), ("push", "rotate-keys")])
 def test_every_command_has_help(tmp_path: Path, command: tuple[str, ...]) -> None:
     result = dateline(*command, "--help", cwd=tmp_path)
     assert result.returncode == 0 and "Usage:" in result.stdout

@@ -23,6 +23,7 @@ from .config import Settings
 from .db import Database
 from .embeds import PLAYER_ORIGINS
 from .live import Live, LiveEndpoint
+from .push import routes as push_routes
 
 STATIC = Path(__file__).with_name("static")
 
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.include_router(api.router)
     app.include_router(newsroom.router)
+    app.include_router(push_routes.router)
     app.add_exception_handler(newsroom.SignInRequired, newsroom.sign_in_redirect)  # type: ignore[arg-type]
     app.include_router(reader.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -17,6 +17,7 @@ from . import __version__, accounts
 from .accounts import Role
 from .config import ConfigError, Settings, env_name
 from .db import Database, SchemaOutOfDate
+from .push import subscriptions
 
 EXPECTED_ERRORS = (ConfigError, SchemaOutOfDate, accounts.AccountError)
 
@@ -50,9 +51,12 @@ def _settings(**overrides: Any) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def _ready_database(settings: Settings) -> Database:
-    db = Database.from_settings(settings)
+def _ready_database(settings: Settings, db: Database | None = None) -> Database:
+    """Migrate the schema and make sure a VAPID key pair exists (it signs notifications)."""
+    db = db or Database.from_settings(settings)
     db.migrate()
+    with db.write() as conn:
+        subscriptions.ensure_key(conn)
     return db
 
 
@@ -102,7 +106,7 @@ def init(database_url: str | None) -> None:
     settings = _settings(database_url=database_url)
     db = Database.from_settings(settings)
     before, head = db.schema_status()
-    db.migrate()
+    _ready_database(settings, db)
     if before == head:
         click.echo(f"The database is up to date (revision {head}).")
     else:
@@ -207,6 +211,22 @@ def token_create(name: str, label: str, database_url: str | None) -> None:
             raise click.ClickException(f"the account {name!r} is disabled")
         new_token = accounts.create_token(conn, found, label or "cli")
     click.echo(new_token)  # only once it is committed
+
+
+@main.group()
+def push() -> None:
+    """Browser notifications."""
+
+
+@push.command("rotate-keys")
+@database_option
+def push_rotate_keys(database_url: str | None) -> None:
+    """Make a new VAPID key pair. Browsers subscribed with the old key must subscribe again."""
+    db = Database.from_settings(_settings(database_url=database_url))
+    db.check_schema()
+    with db.write() as conn:
+        public = subscriptions.create_key(conn)
+    click.echo(f"New VAPID public key: {public}")
 
 
 @main.command("config")

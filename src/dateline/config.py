@@ -78,6 +78,9 @@ class Settings:
     media_dir: str = _setting(
         "media", "Folder where uploaded photos are stored (served under /media/).",
     )
+    push_test_endpoints: bool = _setting(
+        False, "FOR TESTS ONLY: also accept http:// push endpoints on loopback.", _bool
+    )
     workers: int = _setting(
         0, "Server processes for `dateline serve`; 0 means one per CPU core.", _non_negative_int
     )

@@ -194,3 +194,29 @@ idempotency_keys = Table(
     Column("response", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+
+push_keys = Table(
+    "push_keys",
+    metadata,
+    Column("id", Id, primary_key=True),
+    # The VAPID key pair: the private key as PKCS#8 PEM, the public key as browsers want it.
+    Column("private_pem", Text, nullable=False),
+    Column("public_key", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("retired_at", UTCDateTime),
+)
+
+push_subscriptions = Table(
+    "push_subscriptions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("endpoint", String(2048), nullable=False),
+    Column("p256dh", String(100), nullable=False),
+    Column("auth", String(40), nullable=False),
+    # The story followed, or NULL for breaking news site-wide.
+    Column("story_id", Id, ForeignKey("stories.id", ondelete="CASCADE")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_push_subscriptions_story_id_id", "story_id", "id"),
+    Index("ix_push_subscriptions_endpoint", "endpoint"),
+)

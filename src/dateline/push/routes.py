@@ -1,0 +1,91 @@
+"""The push routes: the VAPID public key, and subscribing or unsubscribing (no account)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import stories
+from ..api import COMMON_ERRORS, Db
+from ..problems import Problem
+from . import subscriptions
+
+router = APIRouter()
+
+
+class Keys(BaseModel):
+    p256dh: Annotated[str, Field(min_length=1, max_length=100)]
+    auth: Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class SubscriptionIn(BaseModel):
+    """The browser's `PushSubscription` JSON, plus what to follow."""
+
+    model_config = ConfigDict(extra="ignore")  # browsers add fields of their own
+    endpoint: Annotated[str, Field(min_length=1, max_length=subscriptions.MAX_ENDPOINT)]
+    keys: Keys
+    story: Annotated[str, Field(min_length=1, max_length=80, description='A story\'s slug, or "site" for breaking news.')]
+
+
+class SubscriptionOut(BaseModel):
+    endpoint: str
+    story: str
+
+
+class Unsubscribe(BaseModel):
+    endpoint: Annotated[str, Field(min_length=1, max_length=subscriptions.MAX_ENDPOINT)]
+    story: Annotated[str, Field(min_length=1, max_length=80)]
+
+
+class PublicKey(BaseModel):
+    public_key: str = Field(description="Pass to PushManager.subscribe() as applicationServerKey.")
+
+
+def _story_id(conn: Any, slug: str) -> int | None:
+    if slug == "site":
+        return None
+    story = stories.get_story(conn, slug)
+    if story is None or story.status != "live":
+        raise Problem(404, f"No live story with the slug {slug!r} to follow.")
+    return int(story.id)
+
+
+@router.get("/push/vapid-public-key", response_model=PublicKey, tags=["push"],
+            responses={503: {"description": "No key yet: run `dateline init`"}})
+def vapid_public_key(db: Db) -> dict[str, str]:
+    with db.read() as conn:
+        found = subscriptions.current_key(conn)
+    if found is None:
+        raise Problem(503, "Notifications are not set up yet: run `dateline init`.")
+    return {"public_key": found[1]}
+
+
+@router.post("/api/v1/push/subscriptions", status_code=201, response_model=SubscriptionOut,
+             responses=COMMON_ERRORS, tags=["push"])
+def subscribe(payload: SubscriptionIn, request: Request, db: Db) -> dict[str, str]:
+    """Follow a story (or the site) with browser notifications."""
+    try:
+        subscriptions.check_endpoint(payload.endpoint, request.app.state.settings.push_test_endpoints)
+        subscriptions.check_keys(payload.keys.p256dh, payload.keys.auth)
+    except subscriptions.SubscriptionError as exc:
+        raise Problem(422, f"This subscription cannot be used: {exc}.") from None
+    with db.write() as conn:
+        story_id = _story_id(conn, payload.story)
+        subscriptions.subscribe(conn, payload.endpoint, payload.keys.p256dh, payload.keys.auth, story_id)
+    return {"endpoint": payload.endpoint, "story": payload.story}
+
+
+@router.delete("/api/v1/push/subscriptions", status_code=204, responses=COMMON_ERRORS, tags=["push"])
+def unsubscribe(payload: Unsubscribe, db: Db) -> Response:
+    """Stop notifications for a story (or the site). Unknown subscriptions are 404."""
+    with db.write() as conn:
+        story = None if payload.story == "site" else stories.get_story(conn, payload.story, include_drafts=True)
+        if payload.story != "site" and story is None:
+            raise Problem(404, f"No story with the slug {payload.story!r}.")
+        removed = subscriptions.unsubscribe(conn, payload.endpoint, None if story is None else story.id)
+    if not removed:
+        raise Problem(404, "There is no such subscription.")
+    return Response(status_code=204)
+
