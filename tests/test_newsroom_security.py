@@ -46,6 +46,7 @@ def test_forms_without_the_csrf_token_are_refused(client: TestClient, site: Site
     assert client.post("/newsroom/stories", data={"headline": "Forged", "csrf_token": "x"}).status_code == 403
     assert table_counts(site.db)["stories"] == before["stories"]
     assert client.post("/newsroom/logout", data={}).status_code == 403
+    assert client.post("/newsroom/stories", data={"headline": "   ", "csrf_token": token}).status_code == 422
     created = client.post("/newsroom/stories", data={"headline": "Real", "csrf_token": token}, follow_redirects=False)
     assert created.status_code == 303 and created.headers["location"] == "/newsroom/stories/real"
 

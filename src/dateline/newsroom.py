@@ -154,9 +154,17 @@ def create_story(
     _check_form_csrf(session, csrf_token)
     if not session.user.role.at_least(Role.editor):
         raise HTTPException(403, "Only editors can start stories.")
+    headline = _headline(headline)
     with request.app.state.db.write() as conn:
-        story = stories.create_story(conn, headline=" ".join(headline.split()), dateline=" ".join(dateline.split()))
+        story = stories.create_story(conn, headline=headline, dateline=" ".join(dateline.split()))
     return RedirectResponse(f"/newsroom/stories/{story.slug}", status_code=303)
+
+
+def _headline(text: str) -> str:
+    headline = " ".join(text.split())
+    if not headline:
+        raise HTTPException(422, "A story needs a headline.")
+    return headline
 
 
 def _desk_story(request: Request, slug: str) -> Any:
@@ -193,7 +201,7 @@ def update_story(
         if story is None:
             raise HTTPException(404, "There is no story at this address.")
         stories.update_story(conn, story, {
-            "headline": " ".join(headline.split()), "dateline": " ".join(dateline.split()),
+            "headline": _headline(headline), "dateline": " ".join(dateline.split()),
             "summary": summary.strip(), "status": status, "requires_approval": requires_approval == "on",
         })
     return RedirectResponse(f"/newsroom/stories/{slug}", status_code=303)
