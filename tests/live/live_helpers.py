@@ -15,10 +15,13 @@ import asyncio
 import concurrent.futures
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -259,3 +262,31 @@ def connection_owner(pgid: int, server_port: int, client_port: int) -> int | Non
         if inode in _socket_inodes(pid):
             return pid
     return None
+
+
+class ReaderProcess:
+    """A reader in a process of its own (`sse_client.record`): it keeps up with the stream
+    whatever the load of the test process, and writes what it receives to a file."""
+
+    def __init__(self, url: str, folder: Path) -> None:
+        self.path = folder / f"reader-{uuid.uuid4().hex[:8]}.sse"
+        self.path.touch()
+        script = Path(__file__).with_name("sse_client.py")
+        self.process = subprocess.Popen([sys.executable, str(script), url, str(self.path)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def received(self) -> tuple[list[Any], bool]:
+        """(events received so far, whether the server ended the stream)."""
+        from sse_client import Event, parse
+
+        raw = self.path.read_bytes()
+        closed = raw.endswith(b"\n#closed\n")
+        items, _ = parse(raw[: raw.rfind(b"\n\n") + 2] if b"\n\n" in raw else b"")
+        return [i for i in items if isinstance(i, Event)], closed
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+        self.process.wait(15)
+        if self.process.stderr is not None:
+            self.process.stderr.close()

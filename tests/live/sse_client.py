@@ -247,10 +247,10 @@ class SSEStream:
             out += take[: max(0, min(len(take), before - 2))]  # not the chunk's closing CRLF
         return out
 
-    def _pump(self, deadline: float) -> None:
-        """Read once from the socket and parse; raises StreamClosed at the end of the body."""
+    def read_body(self, deadline: float) -> bytes:
+        """The next bytes of the response body, unparsed; b"" once it has ended."""
         if self._eof:
-            raise StreamClosed("the response has ended")
+            return b""
         body = self._body()
         if not body and not self._eof:
             data = self._recv(deadline)
@@ -259,6 +259,13 @@ class SSEStream:
             self._raw += data
             body = self._body()
         self.body_bytes += len(body)
+        return body
+
+    def _pump(self, deadline: float) -> None:
+        """Read once from the socket and parse; raises StreamClosed at the end of the body."""
+        if self._eof:
+            raise StreamClosed("the response has ended")
+        body = self.read_body(deadline)
         parsed = self.parser.feed(body, final=self._eof)
         self.items += parsed
         self._queue += parsed
@@ -321,3 +328,29 @@ class SSEStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def record(url: str, path: str) -> None:
+    """Read a stream as fast as it comes and append its body bytes to a file, until it ends.
+
+    Run as a separate process (`python sse_client.py URL FILE`): a reader with a CPU and an
+    interpreter of its own, however busy the test process is. The file ends with a line
+    `#closed` once the server has ended the stream.
+    """
+    stream = SSEStream(url)
+    with open(path, "ab", buffering=0) as out:
+        while True:
+            try:
+                body = stream.read_body(time.monotonic() + 3600)
+            except TimeoutError:
+                continue
+            if not body and stream._eof:
+                out.write(b"\n#closed\n")
+                return
+            out.write(body)
+
+
+if __name__ == "__main__":
+    import sys
+
+    record(sys.argv[1], sys.argv[2])

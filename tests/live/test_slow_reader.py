@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 from conftest import Site
-from live_helpers import InProcessServer, as_triples, serve, wait_for  # noqa: F401 - serve is a fixture
+from live_helpers import InProcessServer, ReaderProcess, as_triples, serve, wait_for  # noqa: F401 - serve is a fixture
 from sse_client import Event, SSEStream
 
 BUFFER = 65_536
@@ -20,62 +21,55 @@ MAX_POSTS = 1000
 BODY = 10_000
 
 
-def test_slow_reader_is_dropped_and_catches_up_later(site: Site, serve) -> None:  # noqa: F811
+def test_slow_reader_is_dropped_and_catches_up_later(site: Site, serve, tmp_path: Path) -> None:  # noqa: F811
     server: InProcessServer = serve(stream_buffer_bytes=BUFFER)
     api = server.api()
     slug = api.story()
     start = api.newest_id(slug)
     server.settle()  # start after the setup's events
     slow = SSEStream(server.live_url(slug), rcvbuf=4096)  # reads the response head, then nothing
-    normal = None
+    normal: ReaderProcess | None = None
     try:
         wait_for(lambda: server.hub_count() == 1, what="the slow reader in the hub")
         (slow_sub,) = server.subscribers()
-        normal = SSEStream(server.live_url(slug))
+        # The normal reader runs in a process of its own, so that it keeps up however busy
+        # this one (server, poster and sampler threads) or the machine is.
+        normal = ReaderProcess(server.live_url(slug), tmp_path)
         wait_for(lambda: server.hub_count() == 2, what="both readers in the hub")
         (normal_sub,) = [s for s in server.subscribers() if s is not slow_sub]
         subscribers = [slow_sub, normal_sub]
 
-        # The normal reader reads in a thread; a sampler watches every reader's buffer.
-        normal_events: list[Event] = []
+        # A sampler watches every reader's buffer while the updates go out.
         done = threading.Event()
         largest: dict[int, int] = {id(s): 0 for s in subscribers}
-        errors: list[BaseException] = []
-
-        def read() -> None:
-            try:
-                while not done.is_set():
-                    try:
-                        normal_events.append(normal.next_event(timeout=0.5))
-                    except TimeoutError:
-                        pass
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
 
         def sample() -> None:
             while not done.is_set():
                 sizes = server.call(lambda: [(id(s), s.pending_bytes) for s in subscribers])
                 for key, size in sizes:
                     largest[key] = max(largest[key], size)
-                time.sleep(0.002)
+                time.sleep(0.005)
 
-        threads = [threading.Thread(target=read), threading.Thread(target=sample)]
-        for thread in threads:
-            thread.start()
+        sampler = threading.Thread(target=sample)
+        sampler.start()
         try:
-            # ~150 updates; more if the kernel's socket buffers (up to a few MB on loopback)
-            # have not filled up yet: the test is about what happens once they have.
+            # ~150 updates; more if the kernel's socket buffers (a few MB on loopback) have
+            # not filled up yet: the test is about what happens once they have.
             posted = []
             while len(posted) < POSTS or (not slow_sub.dropped and len(posted) < MAX_POSTS):
                 posted.append(api.post(slug, f"Update {len(posted)}: " + "x" * BODY))
             newest = api.newest_id(slug)
-            wait_for(lambda: bool(normal_events) and normal_events[-1].id >= newest or bool(errors),
-                     timeout=60, what="the normal reader to get every update")
+
+            def normal_done() -> bool:
+                got, closed = normal.received()  # type: ignore[union-attr]
+                return closed or (bool(got) and got[-1].id >= newest)
+
+            wait_for(normal_done, timeout=60, what="the normal reader to get every update")
         finally:
             done.set()
-            for thread in threads:
-                thread.join(30)
-        assert not errors, errors
+            sampler.join(30)
+        normal_events, normal_closed = normal.received()
+        assert not normal_closed, "the normal reader was dropped"
 
         # The normal reader got everything, in order; the log and the API agree.
         expected = api.events(slug, after=start)
@@ -92,7 +86,7 @@ def test_slow_reader_is_dropped_and_catches_up_later(site: Site, serve) -> None:
         assert max(largest.values()) <= BUFFER + largest_frame, largest
 
         # Readers that close leave the hub at once.
-        normal.close()
+        normal.stop()
         wait_for(lambda: server.hub_count() == 0, what="an empty hub")
 
         # The slow reader's connection was closed by the server: reading now, it gets what was
@@ -110,7 +104,7 @@ def test_slow_reader_is_dropped_and_catches_up_later(site: Site, serve) -> None:
     finally:
         slow.close()
         if normal is not None:
-            normal.close()
+            normal.stop()
 
 
 def test_stream_survives_a_reader_that_vanishes_mid_event(site: Site, serve) -> None:  # noqa: F811
