@@ -88,5 +88,8 @@ class Follower:
                 self.last_id = event.id
                 if event.type.startswith("story.") and self.on_story_event:
                     self.on_story_event(event.story_id, json.loads(event.data))
+                # Let readers' streams write before the next event: a burst bigger than a
+                # reader's buffer must not drop readers that keep up.
+                await asyncio.sleep(0)
             if len(batch) < BATCH:
                 return
