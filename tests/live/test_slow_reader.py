@@ -7,6 +7,7 @@ stalled phone). ~150 updates of ~10 KB are posted through the API.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -15,6 +16,9 @@ from pathlib import Path
 from conftest import Site
 from dateline import accounts, entries, stories
 from dateline.db import Database
+from dateline.live import sse
+from dateline.live.hub import Hub
+from dateline.live.stream import StreamSubscriber
 from live_helpers import InProcessServer, ReaderProcess, as_triples, serve, wait_for  # noqa: F401 - serve is a fixture
 from sse_client import Event, SSEStream
 
@@ -153,3 +157,24 @@ def test_a_burst_of_events_does_not_drop_readers_that_keep_up(site: Site, serve)
         server.call(server.live.follower.nudge)
         got = reader.events(5, timeout=15)  # StreamClosed if the reader was dropped
     assert [e["id"] for e in api.events(slug)][-5:] == [e.id for e in got]
+
+
+def test_events_held_during_a_replay_do_not_drop_the_reader() -> None:
+    """What LiveEndpoint does with a resuming reader, on the real Hub and StreamSubscriber."""
+
+    async def scenario() -> None:
+        hub = Hub()
+        reader = StreamSubscriber(story_id=7, last_id=0, max_pending=BUFFER)
+        hub.add(reader)
+        # While its replay runs, the follower publishes ten ~10 KB events of the story...
+        for event_id in range(1, 11):
+            data = '{"id":%d,"body":"%s"}' % (event_id, "w" * BODY)
+            hub.publish(7, event_id, sse.event(event_id, "entry.created", data))
+            await asyncio.sleep(0)  # the follower yields between events
+        # ...which its replay read from the log and sent too: the replay ends at id 10.
+        reader.last_id = 10
+        reader.release()
+        assert not reader.dropped and not reader.closed
+        assert reader.take() == b""  # and none is sent twice
+
+    asyncio.run(scenario())

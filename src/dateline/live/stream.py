@@ -40,7 +40,7 @@ class StreamSubscriber:
     """One reader's connection: what is waiting to be written, and up to which id."""
 
     __slots__ = ("story_id", "newsroom", "last_id", "pending", "pending_bytes", "held", "catching_up",
-                 "closed", "dropped", "max_pending", "_waiter", "task")
+                 "closed", "dropped", "max_pending", "_waiter", "task", "held_bytes", "replay_again")
 
     def __init__(self, story_id: int, last_id: int, max_pending: int, newsroom: bool = False) -> None:
         self.story_id = story_id
@@ -55,13 +55,21 @@ class StreamSubscriber:
         self.max_pending = max_pending
         self._waiter: asyncio.Future[None] | None = None
         self.task: asyncio.Task[None] | None = None
+        self.held_bytes = 0
+        self.replay_again = False
 
     def deliver(self, event_id: int, frame: bytes, public: bool = True) -> None:
         if not public and not self.newsroom:
             return
         if self.catching_up:
+            # Held aside during the replay. Too much of it is no reason to drop a reader that
+            # keeps up: forget it and replay once more from the log, which has it all.
             self.held.append((event_id, frame))
-            self._count(len(frame))
+            self.held_bytes += len(frame)
+            if self.held_bytes > self.max_pending:
+                self.held.clear()
+                self.held_bytes = 0
+                self.replay_again = True
         elif event_id > self.last_id:
             self.last_id = event_id
             self.push(frame)
@@ -157,6 +165,9 @@ class LiveEndpoint:
             cursor = await self.start_point(requested_cursor(scope), send)
             if cursor is not None:
                 cursor = await self.replay(story_id, cursor, send)
+                while subscriber.replay_again:
+                    subscriber.replay_again = False
+                    cursor = await self.replay(story_id, cursor, send)
             subscriber.last_id = cursor if cursor is not None else live.follower.last_id
             subscriber.release()
             while True:
