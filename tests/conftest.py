@@ -109,7 +109,7 @@ def postgres_database() -> Iterator[tuple[str, dict[str, str]]]:
 
 CONTENT_TABLES = (
     "idempotency_keys", "events", "entry_revisions", "entries", "stories", "sessions", "login_failures",
-    "push_subscriptions", "push_keys",
+    "push_subscriptions", "push_keys", "push_notifications", "push_deliveries",
 )
 
 
@@ -179,10 +179,12 @@ def free_port() -> int:
 class ServerProcess:
     """`dateline serve` in a subprocess, the way an operator runs it."""
 
-    def __init__(self, database_url: str, port: int | None = None, *extra: str) -> None:
+    def __init__(self, database_url: str, port: int | None = None, *extra: str,
+                 env: dict[str, str] | None = None) -> None:
         self.database_url = database_url
         self.port = port or free_port()
         self.extra = extra
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.log = tempfile.TemporaryFile()
         self.media_dir = tempfile.mkdtemp(prefix="dateline-media-")
@@ -193,7 +195,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 30) -> "ServerProcess":
         env = {**os.environ, "DATELINE_DATABASE_URL": self.database_url, "DATELINE_LOG_LEVEL": "warning",
-               "DATELINE_MEDIA_DIR": self.media_dir}
+               "DATELINE_MEDIA_DIR": self.media_dir, **self.env}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dateline", "serve", "--port", str(self.port), *self.extra],
             env=env, stdout=subprocess.DEVNULL, stderr=self.log, start_new_session=True,

@@ -29,6 +29,7 @@ from .api_models import Entry as EntryOut
 from .db import Database
 from .http_cache import not_modified
 from .problems import Problem
+from .push import outbox
 
 router = APIRouter(prefix="/api/v1")
 bearer = HTTPBearer(auto_error=False, description="An API token from `dateline token create`.")
@@ -97,7 +98,7 @@ def sees_drafts(user: User | None) -> bool:
     return user is not None
 
 
-def _story(conn: Connection, slug: SlugPath, user: User | None) -> Row[Any]:
+def story_for(conn: Connection, slug: SlugPath, user: User | None) -> Row[Any]:
     story = stories.get_story(conn, slug, include_drafts=sees_drafts(user))
     if story is None:
         raise Problem(404, f"No story with the slug {slug!r}.")
@@ -159,7 +160,7 @@ def create_story(
 @router.get("/stories/{slug}", response_model=Story, responses=COMMON_ERRORS, tags=["stories"])
 def read_story(slug: SlugPath, db: Db, user: Viewer, response: Response) -> dict[str, Any]:
     with db.read() as conn:
-        story = _story(conn, slug, user)
+        story = story_for(conn, slug, user)
     response.headers["ETag"] = stories.story_etag(story)
     return stories.story_json(story)
 
@@ -172,7 +173,7 @@ def update_story(
     require(user, Role.editor, "change stories")
     changes = payload.model_dump(exclude_none=True)
     with db.write() as conn:
-        story = _story(conn, slug, user)
+        story = story_for(conn, slug, user)
         _check_if_match(if_match, stories.story_etag(story))
         story = stories.update_story(conn, story, changes)
     response.headers["ETag"] = stories.story_etag(story)
@@ -198,7 +199,7 @@ def list_entries(
             raise Problem(400, "cursor must be a value from next_cursor.")
         before = int(cursor)
     with db.read() as conn:
-        story = _story(conn, slug, user)
+        story = story_for(conn, slug, user)
         rows = entries.list_entries(
             conn, story.id, before=before, limit=limit + 1, include_pending=sees_drafts(user)
         )
@@ -217,12 +218,14 @@ def create_entry(
     slug: SlugPath, payload: EntryCreate, request: Request, db: Db, user: Member,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    """Post an update. Reporters and above; pinning needs an editor."""
+    """Post an update. Reporters and above; pinning and notifying readers need an editor."""
     if payload.pinned:
         require(user, Role.editor, "pin entries")
+    if payload.notify:
+        require(user, Role.editor, "notify readers")
 
     def work(conn: Connection) -> tuple[int, dict[str, Any], dict[str, str]]:
-        story = _story(conn, slug, user)
+        story = story_for(conn, slug, user)
         if story.status == "ended":
             raise Problem(409, "This story has ended; an editor can set it live again to post.")
         needs_approval = story.requires_approval and not user.role.at_least(Role.editor)
@@ -231,6 +234,12 @@ def create_entry(
             fields=payload.kind_fields(), pinned=bool(payload.pinned),
             key_event=bool(payload.key_event), status="pending" if needs_approval else "published",
         )
+        if payload.notify:
+            if story.status != "live":
+                raise Problem(409, "Only a live story's followers can be notified; set it live first.")
+            # In the same transaction as the entry: an acknowledged post is never left unsent.
+            data["notification"] = outbox.enqueue(
+                conn, story, data, request.app.state.settings.push_ttl_seconds, datetime.now(timezone.utc))
         return 201, data, {
             "Location": f"/api/v1/stories/{slug}/entries/{data['id']}",
             "ETag": f'"e{data["id"]}-r{data["revision"]}"',
@@ -246,7 +255,7 @@ def create_entry(
 )
 def read_entry(slug: SlugPath, entry_id: EntryId, db: Db, user: Viewer, response: Response) -> dict[str, Any]:
     with db.read() as conn:
-        story = _story(conn, slug, user)
+        story = story_for(conn, slug, user)
         entry = _entry(conn, story, entry_id, user)
     response.headers["ETag"] = entries.entry_etag(entry)
     return entries.entry_json(entry, story.slug)
@@ -265,7 +274,7 @@ def update_entry(
     if "pinned" in changes:
         require(user, Role.editor, "pin entries")
     with db.write() as conn:
-        story = _story(conn, slug, user)
+        story = story_for(conn, slug, user)
         entry = _entry(conn, story, entry_id, user)
         if entry.author_id != user.id:
             require(user, Role.editor, "edit other people's entries")
@@ -287,7 +296,7 @@ def delete_entry(slug: SlugPath, entry_id: EntryId, db: Db, user: Member, if_mat
     """Delete an entry (editors). Readers stop seeing it; its history is kept."""
     require(user, Role.editor, "delete entries")
     with db.write() as conn:
-        story = _story(conn, slug, user)
+        story = story_for(conn, slug, user)
         entry = _entry(conn, story, entry_id, user)
         _check_if_match(if_match, entries.entry_etag(entry))
         entries.delete_entry(conn, story, entry)
@@ -302,7 +311,7 @@ def approve_entry(slug: SlugPath, entry_id: EntryId, db: Db, user: Member) -> di
     """Publish a reporter's pending post (editors): readers get it now."""
     require(user, Role.editor, "approve posts")
     with db.write() as conn:
-        story = _story(conn, slug, user)
+        story = story_for(conn, slug, user)
         entry = _entry(conn, story, entry_id, user)
         if entry.status != "pending":
             raise Problem(409, "This entry is already published.")
@@ -315,7 +324,7 @@ def approve_entry(slug: SlugPath, entry_id: EntryId, db: Db, user: Member) -> di
 def editing(slug: SlugPath, entry_id: EntryId, db: Db, user: Member) -> Response:
     """Tell the newsroom you have this entry open in the editor (send every 15 s while so)."""
     with db.write() as conn:
-        story = _story(conn, slug, user)
+        story = story_for(conn, slug, user)
         entry = _entry(conn, story, entry_id, user)
         data = {"id": entry.id, "user": user.username, "name": user.display_name, "seconds": 30}
         events.append(conn, story.id, events.EDITING, data, datetime.now(timezone.utc), entry_id=entry.id)
@@ -329,7 +338,7 @@ def editing(slug: SlugPath, entry_id: EntryId, db: Db, user: Member) -> Response
 def list_revisions(slug: SlugPath, entry_id: EntryId, db: Db, user: Member) -> dict[str, Any]:
     """Every revision of an entry, oldest first (newsroom members)."""
     with db.read() as conn:
-        story = _story(conn, slug, user)
+        story = story_for(conn, slug, user)
         entry = _entry(conn, story, entry_id, user)
         rows = entries.list_revisions(conn, entry.id)
     return {
@@ -378,7 +387,7 @@ def list_events(
 ) -> Response:
     """Catch-up for clients that cannot stream: the story's events after `after`, in order."""
     with db.read() as conn:
-        story = _story(conn, slug, user)
+        story = story_for(conn, slug, user)
         etag = f'"ev{story.last_event_id}-{after}-{limit}"'
         cache_control = "private, no-cache" if sees_drafts(user) else "public, max-age=1, stale-while-revalidate=5"
         if (cached := not_modified(request, etag, cache_control)) is not None:

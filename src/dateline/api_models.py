@@ -140,6 +140,9 @@ class EntryCreate(_EntryFields):
          "role": "opposition candidate"},
     ]})
     kind: Kind = "text"
+    notify: StrictBool | None = Field(
+        None, description="Send a browser notification to the followers of the story and of the site "
+        "(editors; live stories).")
 
     @model_validator(mode="after")
     def _kind_rules(self) -> "EntryCreate":
@@ -181,6 +184,9 @@ class Entry(BaseModel):
     alt: str | None = None
     url: str | None = None
     correction: str | None = Field(None, description="A public correction note shown under the update.")
+    notification: int | None = Field(
+        None, description="The notification queued for followers, when posted with `notify` "
+        "(its progress: `GET /api/v1/stories/{slug}/notifications`).")
 
 
 class EntryPage(BaseModel):

@@ -1,7 +1,8 @@
 """The web application: settings and database in, one ASGI app out.
 
-Routes: the live stream (`live.LiveEndpoint`), the JSON API (`api.router`) and the reader
-pages (`reader.router`). The middleware here is plain ASGI so it never buffers a stream.
+Routes: the live stream (`live.LiveEndpoint`), the JSON API (`api.router`), the reader
+pages (`reader.router`), the newsroom and push subscriptions. Each process also runs a push
+sender, which works through the notification outbox. The middleware here is plain ASGI so it never buffers a stream.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .db import Database
 from .embeds import PLAYER_ORIGINS
 from .live import Live, LiveEndpoint
 from .push import routes as push_routes
+from .push.sender import PushSender
 
 STATIC = Path(__file__).with_name("static")
 
@@ -121,12 +123,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the demo's reporter: one line a post is noise
 
     live = Live(db, settings)
+    push_sender = PushSender(db, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db.check_schema()  # refuse to serve a database this version does not understand
         await live.start()
+        await push_sender.start()
         yield
+        await push_sender.stop()
         await live.stop()
         db.dispose()
 

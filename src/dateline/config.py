@@ -81,6 +81,21 @@ class Settings:
     push_test_endpoints: bool = _setting(
         False, "FOR TESTS ONLY: also accept http:// push endpoints on loopback.", _bool
     )
+    push_contact: str = _setting(
+        "", "Contact that push services may use about your notifications (VAPID `sub`): a "
+        "`mailto:` or `https:` URL. Empty: the public URL, else `mailto:webmaster@localhost`.",
+    )
+    push_ttl_seconds: int = _setting(
+        21_600, "How long a push service keeps a notification for a browser that is offline, in "
+        "seconds (news goes stale).", _positive_int,
+    )
+    push_concurrency: int = _setting(
+        16, "Requests in flight at once to one push service, per server process.", _positive_int
+    )
+    push_lease_seconds: int = _setting(
+        30, "Seconds after which deliveries left in flight by a crashed process are sent by "
+        "another.", _positive_int,
+    )
     workers: int = _setting(
         0, "Server processes for `dateline serve`; 0 means one per CPU core.", _non_negative_int
     )
@@ -136,6 +151,8 @@ class Settings:
             raise ConfigError("DATELINE_LIVE_POLL_SECONDS: expected 0.05 to 60")
         if not 1 <= self.heartbeat_seconds <= 300:
             raise ConfigError("DATELINE_HEARTBEAT_SECONDS: expected 1 to 300")
+        if self.push_contact and not self.push_contact.startswith(("mailto:", "https://")):
+            raise ConfigError("DATELINE_PUSH_CONTACT: expected a mailto: or https:// URL")
         if not self.database_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
             raise ConfigError(
                 "DATELINE_DATABASE_URL: expected a sqlite:/// or postgresql:// URL, "

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from . import accounts, auth, entries, sessions, stories
 from .accounts import Role
 from .problems import Problem
+from .push import outbox
 from .reader import templates
 
 router = APIRouter(prefix="/newsroom", include_in_schema=False)
@@ -179,9 +180,11 @@ def _desk_story(request: Request, slug: str) -> Any:
 def desk(request: Request, slug: str) -> Response:
     session = _session(request)
     story = _desk_story(request, slug)
+    with request.app.state.db.read() as conn:
+        followers = outbox.follower_count(conn, story.id)
     return _page(
         request, "desk.html", session, story=story, story_json=json.dumps(stories.story_json(story)),
-        can_edit=session.user.role.at_least(Role.editor),
+        can_edit=session.user.role.at_least(Role.editor), followers=followers,
     )
 
 

@@ -220,3 +220,44 @@ push_subscriptions = Table(
     Index("ix_push_subscriptions_story_id_id", "story_id", "id"),
     Index("ix_push_subscriptions_endpoint", "endpoint"),
 )
+
+# The push outbox: one row a notification, written with its entry in one transaction. The
+# sender walks the subscriptions in id order up to `last_subscription_id` (those there when it
+# was written), so a restart resumes at `cursor` and a new subscriber gets only later ones.
+push_notifications = Table(
+    "push_notifications",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("story_id", Id, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Column("entry_id", Id, ForeignKey("entries.id", ondelete="SET NULL")),
+    Column("payload", Text, nullable=False),  # the JSON every subscriber's message carries
+    Column("topic", String(32), nullable=False),  # RFC 8030: a newer one replaces an undelivered one
+    Column("urgency", String(8), nullable=False),
+    Column("ttl", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("recipients", Integer, nullable=False),
+    Column("last_subscription_id", Id, nullable=False),
+    Column("cursor", Id, nullable=False, default=0),
+    Column("sent", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("removed", Integer, nullable=False, default=0),  # the push service said the subscription is gone
+    Column("last_error", Text),
+    Column("finished_at", UTCDateTime),
+    Index("ix_push_notifications_story_id", "story_id", "id"),
+    Index("ix_push_notifications_finished_at", "finished_at"),
+)
+
+# Deliveries in flight or waiting for a retry; a delivery done or failed leaves no row. A
+# `sending` row belongs to one server process until `not_before` (its lease, renewed while it
+# waits for answers); one still there after that is from a crashed process and is sent again.
+push_deliveries = Table(
+    "push_deliveries",
+    metadata,
+    Column("notification_id", Id, ForeignKey("push_notifications.id", ondelete="CASCADE"), primary_key=True),
+    Column("subscription_id", Id, ForeignKey("push_subscriptions.id", ondelete="CASCADE"), primary_key=True),
+    Column("state", String(8), nullable=False),  # sending | retry
+    Column("owner", String(64)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("not_before", UTCDateTime),
+    Column("last_error", Text),
+)

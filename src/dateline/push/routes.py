@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from pathlib import Path
+
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import stories
-from ..api import COMMON_ERRORS, Db
+from ..api import COMMON_ERRORS, Db, Member, SlugPath, story_for
 from ..problems import Problem
-from . import subscriptions
+from . import outbox, subscriptions
 
 router = APIRouter()
+SERVICE_WORKER = Path(__file__).parent.parent / "static" / "sw.js"
 
 
 class Keys(BaseModel):
@@ -39,6 +43,24 @@ class Unsubscribe(BaseModel):
     story: Annotated[str, Field(min_length=1, max_length=80)]
 
 
+class Notification(BaseModel):
+    id: int
+    entry_id: int | None
+    title: str | None
+    body: str | None
+    recipients: int = Field(description="Followers when it was queued (later followers are not sent it).")
+    sent: int
+    failed: int
+    removed: int = Field(description="Subscriptions the push service said are gone; deleted.")
+    last_error: str | None
+    created_at: str
+    finished_at: str | None
+
+
+class NotificationList(BaseModel):
+    notifications: list[Notification]
+
+
 class PublicKey(BaseModel):
     public_key: str = Field(description="Pass to PushManager.subscribe() as applicationServerKey.")
 
@@ -50,6 +72,14 @@ def _story_id(conn: Any, slug: str) -> int | None:
     if story is None or story.status != "live":
         raise Problem(404, f"No live story with the slug {slug!r} to follow.")
     return int(story.id)
+
+
+@router.get("/sw.js", include_in_schema=False)
+def service_worker() -> FileResponse:
+    """The service worker, served from the root so its scope is the whole site; revalidated
+    on every check so a new version reaches readers at once."""
+    return FileResponse(SERVICE_WORKER, media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/push/vapid-public-key", response_model=PublicKey, tags=["push"],
@@ -89,3 +119,13 @@ def unsubscribe(payload: Unsubscribe, db: Db) -> Response:
         raise Problem(404, "There is no such subscription.")
     return Response(status_code=204)
 
+
+
+@router.get("/api/v1/stories/{slug}/notifications", response_model=NotificationList,
+            responses=COMMON_ERRORS, tags=["push"])
+def notifications(slug: SlugPath, db: Db, user: Member) -> dict[str, Any]:
+    """The story's latest notifications and how far each has got ("sent to 81,203 of
+    100,000, 12 failed"), newest first (newsroom members)."""
+    with db.read() as conn:
+        story = story_for(conn, slug, user)
+        return {"notifications": outbox.progress(conn, story.id)}

@@ -53,6 +53,7 @@
     fields.forEach(function (name) { data[name] = composer[name].value.trim(); });
     if (composer.key_event.checked) data.key_event = true;
     if (composer.pinned && composer.pinned.checked) data.pinned = true;
+    if (composer.notify && composer.notify.checked) data.notify = true;
     return data;
   }
 
@@ -77,6 +78,7 @@
     });
     composer.key_event.checked = !!draft.key_event;
     if (composer.pinned) composer.pinned.checked = !!draft.pinned;
+    if (composer.notify) composer.notify.checked = !!draft.notify;
     composer.dataset.key = draft.key;
     showKindFields();
     status.textContent = "Draft restored.";
@@ -89,10 +91,33 @@
     composer.querySelector(".upload-status").textContent = "";
     composer.key_event.checked = false;
     if (composer.pinned) composer.pinned.checked = false;
+    if (composer.notify) composer.notify.checked = false;
     preview.hidden = true;
     delete composer.dataset.key;
     try { localStorage.removeItem(draftKey); } catch (e) {}
     composer.body.focus();
+  }
+
+  // --- notifications: how far the fan-out has got --------------------------------------
+
+  var pushProgress = desk.querySelector(".push-progress");
+  var number = new Intl.NumberFormat();
+
+  function followNotification(id) {
+    request("GET", api + "/notifications").then(function (response) {
+      return response.ok ? response.json() : null;
+    }).then(function (body) {
+      var note = body && body.notifications.filter(function (n) { return n.id === id; })[0];
+      if (!note) return;
+      var text = "Notification: sent to " + number.format(note.sent) + " of " + number.format(note.recipients);
+      if (note.failed) text += ", " + number.format(note.failed) + " failed";
+      if (note.removed) text += ", " + number.format(note.removed) + " unsubscribed";
+      text += note.finished_at ? "." : "…";
+      if (note.failed && note.last_error) text += " Last error: " + note.last_error;
+      pushProgress.textContent = text;
+      pushProgress.hidden = false;
+      if (!note.finished_at) setTimeout(function () { followNotification(id); }, 1000);
+    }, function () { setTimeout(function () { followNotification(id); }, 3000); });
   }
 
   var sending = false;
@@ -112,6 +137,7 @@
           status.textContent = entry.status === "pending" ? "Sent for approval." : "Published.";
           clearComposer();
           show(entry);
+          if (entry.notification) followNotification(entry.notification);
         });
       }
       sending = false;

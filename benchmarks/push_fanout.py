@@ -1,0 +1,199 @@
+"""One notification to N subscribers, through a push service on loopback: Dateline's sender
+against pywebpush's usual synchronous loop, side by side, in the same run.
+
+    python benchmarks/push_fanout.py                 # 100,000 subscribers
+    python benchmarks/push_fanout.py --subscribers 5000 --pywebpush 1000   # a quick look
+
+Dateline runs as an operator would run it (`dateline serve`, one process a core, SQLite),
+and the notification is posted through the API with "notify". The push service runs in a
+process of its own; it checks the VAPID token and decrypts one message in 100 (the tests
+check every one). pywebpush is timed on a sample of the same subscribers (its loop is slow
+enough that 100,000 would take minutes), and its time for N is extrapolated from its rate.
+Needs `pip install pywebpush` for the comparison (skipped without it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "push"))  # the test push service
+
+from push_service import Browser, PushService  # noqa: E402
+
+from dateline import accounts, stories  # noqa: E402
+from dateline.db import Database  # noqa: E402
+from dateline.push import subscriptions  # noqa: E402
+from dateline.schema import push_subscriptions  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(group: int) -> float:
+    """User + system CPU of every live process in a process group (a server and its workers)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # pgrp
+            total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
+def run_service(port: int, ready: "multiprocessing.synchronize.Event", shared: dict[str, str]) -> None:
+    """The push service, in its own process: knows every subscription by its token."""
+    service = PushService(verify_every=100)
+    service.origin = f"http://127.0.0.1:{port}"
+    keys = Browser.from_pem(shared["pem"], shared["auth"])
+    service.vapid_public_key = shared["vapid"]
+    service.accept_any = keys  # every endpoint is a browser with these keys
+    ready.set()
+    service.serve_forever(port)
+
+
+def setup(folder: Path, n: int, port: int, browser: Browser) -> tuple[str, str, str, list[str]]:
+    """A database as `dateline init` makes it, an editor, a live story and its followers."""
+    url = f"sqlite:///{folder / 'bench.db'}"
+    db = Database(url)
+    db.migrate()
+    with db.write() as conn:
+        subscriptions.ensure_key(conn)
+        editor = accounts.create_user(conn, "eve", "correct horse battery", accounts.Role.editor, "Eve")
+        story = stories.create_story(conn, headline="Count night in Dravonne", status="live")
+        token = accounts.create_token(conn, editor, "bench")
+    endpoints = [f"http://127.0.0.1:{port}/push/{i:08d}" for i in range(n)]
+    now = datetime.now(timezone.utc)
+    rows = [{"endpoint": e, "p256dh": browser.public(), "auth": browser.auth_b64(), "story_id": story.id,
+             "created_at": now} for e in endpoints]
+    with db.write() as conn:
+        for start in range(0, n, 5000):
+            conn.execute(push_subscriptions.insert(), rows[start:start + 5000])
+    db.dispose()
+    return url, token, story.slug, endpoints
+
+
+def dateline_run(url: str, token: str, slug: str, n: int, workers: int) -> dict[str, float]:
+    port = free_port()
+    env = {**os.environ, "DATELINE_DATABASE_URL": url, "DATELINE_LOG_LEVEL": "warning",
+           "DATELINE_PUSH_TEST_ENDPOINTS": "1", "DATELINE_PUSH_CONCURRENCY": "64"}
+    server = subprocess.Popen([sys.executable, "-m", "dateline", "serve", "--port", str(port), "--workers", str(workers)],
+                              env=env, start_new_session=True, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(base + "/api/v1/stories", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        cpu_before = cpu_seconds(server.pid)
+        started = time.perf_counter()
+        created = api.post(f"/api/v1/stories/{slug}/entries",
+                           json={"kind": "text", "body": "The electoral commission has declared the result.", "notify": True})
+        created.raise_for_status()
+        while True:
+            note = api.get(f"/api/v1/stories/{slug}/notifications").json()["notifications"][0]
+            if note["finished_at"]:
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(server.pid) - cpu_before
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    if note["sent"] != n:
+        raise SystemExit(f"Dateline sent {note['sent']} of {n} ({note['failed']} failed: {note['last_error']})")
+    return {"seconds": elapsed, "rate": n / elapsed, "cpu_us": cpu / n * 1e6}
+
+
+def pywebpush_run(endpoints: list[str], browser: Browser, vapid_pem: str, sample: int) -> dict[str, float] | None:
+    try:
+        from py_vapid import Vapid
+        from pywebpush import webpush
+    except ImportError:
+        print("pywebpush is not installed: pip install pywebpush (comparison skipped)")
+        return None
+    payload = json.dumps({"title": "Count night in Dravonne", "body": "The electoral commission has declared the result.",
+                          "url": "/stories/count-night/entries/1"})
+    keys = {"p256dh": browser.public(), "auth": browser.auth_b64()}
+    vapid = Vapid.from_pem(vapid_pem.encode())
+    started, cpu_before = time.perf_counter(), time.process_time()
+    for endpoint in endpoints[:sample]:
+        webpush({"endpoint": endpoint, "keys": keys}, payload, vapid_private_key=vapid,
+                vapid_claims={"sub": "mailto:webmaster@localhost"}, ttl=21600)
+    elapsed = time.perf_counter() - started
+    return {"seconds": elapsed, "rate": sample / elapsed, "cpu_us": (time.process_time() - cpu_before) / sample * 1e6}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--pywebpush", type=int, default=3000, help="subscribers in pywebpush's timed sample")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    n = args.subscribers
+
+    folder = Path(tempfile.mkdtemp(prefix="dateline-push-bench-"))
+    browser = Browser.new()
+    port = free_port()
+    try:
+        print(f"Setting up {n:,} subscribers…", flush=True)
+        url, token, slug, endpoints = setup(folder, n, port, browser)
+        db = Database(url)
+        with db.read() as conn:
+            key, vapid = subscriptions.current_key(conn)  # type: ignore[misc]
+        db.dispose()
+        ready = multiprocessing.Event()
+        shared = {"pem": browser.pem(), "auth": browser.auth_b64(), "vapid": vapid}
+        service = multiprocessing.Process(target=run_service, args=(port, ready, shared), daemon=True)
+        service.start()
+        ready.wait(10)
+        time.sleep(0.3)
+
+        ours = dateline_run(url, token, slug, n, args.workers)
+        from cryptography.hazmat.primitives import serialization
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+        theirs = pywebpush_run(endpoints, browser, pem, min(args.pywebpush, n))
+        service.terminate()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+    cores = os.cpu_count()
+    print(f"\nOne notification to {n:,} subscribers, push service on loopback, {cores} cores shared by all")
+    print(f"{'':34} {'to reach all':>14} {'per second':>12} {'CPU per message':>16}")
+    print(f"{'Dateline (' + str(args.workers) + ' processes)':34} {ours['seconds']:>12.1f} s {ours['rate']:>12,.0f} "
+          f"{ours['cpu_us']:>13.0f} µs")
+    if theirs:
+        print(f"{'pywebpush loop (requests)':34} {n / theirs['rate']:>12.1f} s {theirs['rate']:>12,.0f} "
+              f"{theirs['cpu_us']:>13.0f} µs   (timed on {min(args.pywebpush, n):,}, extrapolated)")
+        print(f"\nDateline is {ours['rate'] / theirs['rate']:.1f}× pywebpush's loop.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,317 @@
+"""The push outbox: what is to be sent, to whom, and how far it has got.
+
+A notification is written in the same transaction as its entry, so an acknowledged post
+with "notify readers" is never forgotten. Senders in any server process take batches of
+subscribers from it (`claim`), send, and write down every answer (`record`): sent, gone
+(the subscription is deleted), to retry later, or failed. Each claimed delivery is a row
+owned by one process under a lease; a crash leaves its rows behind, and once the lease has
+run out another sender sends them again. Nothing acknowledged is lost; what can be sent
+twice is only a crashed process's last batch, whose answers were never recorded.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import nh3
+from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.engine import Row
+
+from ..stories import iso
+from ..schema import entries, push_deliveries, push_notifications, push_subscriptions
+
+MAX_ATTEMPTS = 6
+MAX_RETRY_SECONDS = 3600
+SNIPPET_CHARS = 180
+PAYLOAD_LIMIT = 3000  # bytes of JSON; a push message carries at most about 3,993
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: int
+    endpoint: str
+    p256dh: str
+    auth: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    notification_id: int
+    payload: bytes
+    topic: str
+    urgency: str
+    ttl: int
+    subscriptions: list[Subscription]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a push service answered for one subscription."""
+
+    kind: str  # sent | gone | retry | failed
+    error: str | None = None
+    retry_after: float | None = None  # seconds, from the push service's Retry-After
+
+
+SENT = Outcome("sent")
+GONE = Outcome("gone")
+
+
+# --- writing a notification ---------------------------------------------------------------
+
+
+def recipients(story_id: int) -> Any:
+    """Followers of the story, and site-wide followers who do not also follow it (one
+    notification a browser, not two)."""
+    subs = push_subscriptions
+    other = subs.alias("other")
+    follows_story = exists().where(other.c.endpoint == subs.c.endpoint, other.c.story_id == story_id)
+    return or_(subs.c.story_id == story_id, and_(subs.c.story_id.is_(None), ~follows_story))
+
+
+def snippet(entry: dict[str, Any]) -> str:
+    """Plain text for the notification: the update's words, or the photo's caption."""
+    kind = entry["kind"]
+    if kind == "quote":
+        text = f"“{_plain(entry['html'].split('<footer>')[0])}” — {entry.get('speaker') or ''}"
+    elif kind == "image":
+        text = entry.get("caption") or entry.get("alt") or _plain(entry["html"])
+    else:
+        text = _plain(entry["html"])
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rstrip() + "…"
+
+
+def _plain(fragment: str) -> str:
+    return html.unescape(nh3.clean(fragment.replace("</p>", "</p> "), tags=set()))
+
+
+def payload(notification_id: int, story: Row[Any], entry: dict[str, Any]) -> bytes:
+    """The JSON every subscriber's message carries (the service worker shows it)."""
+    message: dict[str, Any] = {
+        "id": notification_id,
+        "story": story.slug,
+        "title": story.headline,
+        "body": snippet(entry),
+        "url": f"/stories/{story.slug}/entries/{entry['id']}",
+        "timestamp": entry["published_at"],
+    }
+    if entry["kind"] == "image" and str(entry.get("image_url", "")).startswith(("/", "https://")):
+        message["image"] = entry["image_url"]
+    data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+    while len(data) > PAYLOAD_LIMIT:  # a headline and snippet this long are rare: shorten them
+        message["title"] = message["title"][: len(message["title"]) // 2] + "…"
+        message["body"] = message["body"][: len(message["body"]) // 2] + "…"
+        data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+    return data
+
+
+def _followers(conn: Connection, story_id: int) -> tuple[int, int]:
+    """How many would be notified now, and the newest of them."""
+    count, last = conn.execute(
+        select(func.count(), func.coalesce(func.max(push_subscriptions.c.id), 0)).where(recipients(story_id))
+    ).one()
+    return int(count), int(last)
+
+
+def follower_count(conn: Connection, story_id: int) -> int:
+    return _followers(conn, story_id)[0]
+
+
+def enqueue(conn: Connection, story: Row[Any], entry: dict[str, Any], ttl: int, now: datetime) -> int:
+    """Queue a notification of this entry for the story's and the site's followers, in the
+    caller's transaction (the one that writes the entry)."""
+    count, last = _followers(conn, story.id)
+    notification_id: int = conn.execute(
+        insert(push_notifications)
+        .values(
+            story_id=story.id, entry_id=entry["id"], payload="{}", topic=f"story-{story.id}",
+            urgency="high", ttl=ttl, created_at=now, recipients=count, last_subscription_id=last,
+            cursor=0, sent=0, failed=0, removed=0, finished_at=None if count else now,
+        )
+        .returning(push_notifications.c.id)
+    ).scalar_one()
+    conn.execute(
+        update(push_notifications)
+        .where(push_notifications.c.id == notification_id)
+        .values(payload=payload(notification_id, story, entry).decode())
+    )
+    return notification_id
+
+
+# --- sending ------------------------------------------------------------------------------
+
+
+def claim(conn: Connection, owner: str, size: int, lease_seconds: float, now: datetime) -> Batch | None:
+    """Take up to `size` deliveries of the oldest notification with work to do: retries that
+    are due, deliveries a crashed process left behind, then subscribers not reached yet."""
+    unfinished = conn.execute(
+        select(push_notifications.c.id).where(push_notifications.c.finished_at.is_(None))
+        .order_by(push_notifications.c.id).limit(20)
+    ).scalars().all()
+    for notification_id in unfinished:
+        # Lock the row (PostgreSQL) so two senders never claim the same subscribers.
+        note = conn.execute(
+            select(push_notifications).where(push_notifications.c.id == notification_id).with_for_update()
+        ).one()
+        if _entry_deleted(conn, note.entry_id):
+            # Deleted while it was going out (posted by mistake): send it to nobody else.
+            conn.execute(delete(push_deliveries).where(push_deliveries.c.notification_id == note.id))
+            conn.execute(update(push_notifications).where(push_notifications.c.id == note.id).values(
+                finished_at=now, last_error="Stopped: the update was deleted."))
+            continue
+        lease = now + timedelta(seconds=lease_seconds)
+        due = conn.execute(
+            select(push_deliveries.c.subscription_id)
+            .where(push_deliveries.c.notification_id == note.id, push_deliveries.c.not_before <= now)
+            .limit(size)
+        ).scalars().all()
+        if due:
+            conn.execute(
+                update(push_deliveries)
+                .where(push_deliveries.c.notification_id == note.id, push_deliveries.c.subscription_id.in_(due))
+                .values(state="sending", owner=owner, not_before=lease)
+            )
+        fresh: list[int] = []
+        if len(due) < size and note.cursor < note.last_subscription_id:
+            fresh = list(conn.execute(
+                select(push_subscriptions.c.id)
+                .where(recipients(note.story_id), push_subscriptions.c.id > note.cursor,
+                       push_subscriptions.c.id <= note.last_subscription_id)
+                .order_by(push_subscriptions.c.id).limit(size - len(due))
+            ).scalars())
+            cursor = fresh[-1] if len(fresh) == size - len(due) else note.last_subscription_id
+            conn.execute(update(push_notifications).where(push_notifications.c.id == note.id).values(cursor=cursor))
+            if fresh:
+                conn.execute(insert(push_deliveries), [
+                    {"notification_id": note.id, "subscription_id": sid, "state": "sending", "owner": owner,
+                     "attempts": 0, "not_before": lease} for sid in fresh
+                ])
+        if not due and not fresh:
+            if note.cursor >= note.last_subscription_id and not _has_deliveries(conn, note.id):
+                conn.execute(update(push_notifications).where(push_notifications.c.id == note.id).values(finished_at=now))
+            continue
+        rows = conn.execute(
+            select(push_subscriptions.c.id, push_subscriptions.c.endpoint, push_subscriptions.c.p256dh,
+                   push_subscriptions.c.auth, push_deliveries.c.attempts)
+            .join(push_deliveries, push_deliveries.c.subscription_id == push_subscriptions.c.id)
+            .where(push_deliveries.c.notification_id == note.id, push_deliveries.c.owner == owner,
+                   push_deliveries.c.state == "sending", push_subscriptions.c.id.in_([*due, *fresh]))
+        )
+        return Batch(note.id, note.payload.encode(), note.topic, note.urgency, note.ttl,
+                     [Subscription(*row) for row in rows])
+    return None
+
+
+def _entry_deleted(conn: Connection, entry_id: int | None) -> bool:
+    if entry_id is None:
+        return True
+    return conn.execute(select(entries.c.deleted_at).where(entries.c.id == entry_id)).scalar() is not None
+
+
+def _has_deliveries(conn: Connection, notification_id: int) -> bool:
+    return conn.execute(
+        select(push_deliveries.c.subscription_id).where(push_deliveries.c.notification_id == notification_id).limit(1)
+    ).first() is not None
+
+
+def renew(conn: Connection, owner: str, lease_seconds: float, now: datetime) -> None:
+    """Still sending: keep this process's deliveries from being taken over."""
+    conn.execute(
+        update(push_deliveries).where(push_deliveries.c.owner == owner, push_deliveries.c.state == "sending")
+        .values(not_before=now + timedelta(seconds=lease_seconds))
+    )
+
+
+def release(conn: Connection, owner: str, now: datetime) -> None:
+    """Shutting down: deliveries not sent yet are due again at once, for any process."""
+    conn.execute(
+        update(push_deliveries).where(push_deliveries.c.owner == owner, push_deliveries.c.state == "sending")
+        .values(state="retry", owner=None, not_before=now)
+    )
+
+
+def retry_delay(attempts: int, retry_after: float | None) -> float:
+    if retry_after is not None:
+        return min(max(retry_after, 1.0), MAX_RETRY_SECONDS)
+    return float(min(5 * 2 ** attempts, MAX_RETRY_SECONDS))
+
+
+def record(conn: Connection, owner: str, batch: Batch, outcomes: dict[int, Outcome], now: datetime) -> None:
+    """Write down each answer of a batch (only deliveries this process still owns)."""
+    note_id = batch.notification_id
+    mine = and_(push_deliveries.c.notification_id == note_id, push_deliveries.c.owner == owner,
+                push_deliveries.c.state == "sending")
+    owned = set(conn.execute(
+        select(push_deliveries.c.subscription_id).where(mine, push_deliveries.c.subscription_id.in_(list(outcomes)))
+    ).scalars())
+    counts = {"sent": 0, "failed": 0, "removed": 0}
+    done: list[int] = []
+    gone_endpoints: list[str] = []
+    last_error = None
+    by_id = {s.id: s for s in batch.subscriptions}
+    for sid, outcome in outcomes.items():
+        if sid not in owned:
+            continue  # taken over by another process after our lease ran out: its answer counts
+        sub = by_id[sid]
+        if outcome.kind == "sent":
+            counts["sent"] += 1
+            done.append(sid)
+        elif outcome.kind == "gone":
+            counts["removed"] += 1
+            gone_endpoints.append(sub.endpoint)
+        elif outcome.kind == "retry" and sub.attempts + 1 < MAX_ATTEMPTS:
+            delay = retry_delay(sub.attempts, outcome.retry_after)
+            conn.execute(
+                update(push_deliveries).where(mine, push_deliveries.c.subscription_id == sid)
+                .values(state="retry", owner=None, attempts=sub.attempts + 1,
+                        not_before=now + timedelta(seconds=delay), last_error=outcome.error)
+            )
+        else:
+            counts["failed"] += 1
+            done.append(sid)
+            last_error = outcome.error
+    if done:
+        conn.execute(delete(push_deliveries).where(mine, push_deliveries.c.subscription_id.in_(done)))
+    if gone_endpoints:
+        # The push service says this browser's subscription is over: forget it everywhere.
+        conn.execute(delete(push_deliveries).where(
+            push_deliveries.c.subscription_id.in_(
+                select(push_subscriptions.c.id).where(push_subscriptions.c.endpoint.in_(gone_endpoints)))))
+        conn.execute(delete(push_subscriptions).where(push_subscriptions.c.endpoint.in_(gone_endpoints)))
+    values: dict[str, Any] = {k: push_notifications.c[k] + v for k, v in counts.items() if v}
+    if last_error:
+        values["last_error"] = last_error
+    if values:
+        conn.execute(update(push_notifications).where(push_notifications.c.id == note_id).values(**values))
+
+
+# --- progress -----------------------------------------------------------------------------
+
+
+def progress(conn: Connection, story_id: int, limit: int = 20) -> list[dict[str, Any]]:
+    """The story's latest notifications and how far each has got, for its editors."""
+    rows = conn.execute(
+        select(push_notifications).where(push_notifications.c.story_id == story_id)
+        .order_by(push_notifications.c.id.desc()).limit(limit)
+    )
+    return [progress_json(row) for row in rows]
+
+
+def progress_json(row: Row[Any]) -> dict[str, Any]:
+    message = json.loads(row.payload)
+    return {
+        "id": row.id, "entry_id": row.entry_id, "title": message.get("title"), "body": message.get("body"),
+        "recipients": row.recipients, "sent": row.sent, "failed": row.failed, "removed": row.removed,
+        "last_error": row.last_error, "created_at": _iso(row.created_at), "finished_at": _iso(row.finished_at),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else iso(moment)

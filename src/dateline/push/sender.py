@@ -1,0 +1,237 @@
+"""Sends queued notifications: one sender in every server process, all sharing the outbox.
+
+The walk for one batch: claim up to `BATCH` deliveries (a write transaction) → encrypt one
+message a subscriber (RFC 8291, a fresh key each) → POST them all, at most
+`push_concurrency` at a time to any one push service → record every answer (one write
+transaction). Senders of several processes, or several machines, take different batches of
+the same notification, so a big fan-out uses every core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import os
+import secrets
+import socket
+import time
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import exists, select
+
+from ..config import Settings
+from ..db import Database
+from ..schema import push_deliveries, push_notifications
+from . import outbox, subscriptions, webpush
+from .client import PushClient, PushHttpError, Response
+
+log = logging.getLogger("dateline.push")
+BATCH = 500
+VAPID_SECONDS = 12 * 3600  # a token lives 12 h (RFC 8292 allows up to 24 h); renewed an hour early
+STOP_SECONDS = 5.0
+
+
+class PushSender:
+    def __init__(self, db: Database, settings: Settings, poll_seconds: float = 1.0) -> None:
+        self.db = db
+        self.settings = settings
+        self.poll_seconds = poll_seconds
+        self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.client = PushClient(settings.push_concurrency, allow_loopback=settings.push_test_endpoints)
+        self.contact = settings.push_contact or (
+            settings.public_url if settings.public_url.startswith("https://") else "mailto:webmaster@localhost")
+        self._key: tuple[ec.EllipticCurvePrivateKey, str] | None = None
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._outcomes: dict[int, outbox.Outcome] = {}
+
+    # --- life ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.db.add_commit_listener(self.nudge_threadsafe)
+        self._task = self._loop.create_task(self._run(), name="push-sender")
+
+    async def stop(self) -> None:
+        """Finish the batch in flight (a few seconds at most), record it, hand back the rest."""
+        self.db.remove_commit_listener(self.nudge_threadsafe)
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_SECONDS)
+            except TimeoutError:
+                self._task.cancel()
+                try:
+                    await self._task
+                except asyncio.CancelledError:
+                    pass
+        try:
+            await asyncio.to_thread(self._write, outbox.release)
+        except Exception as exc:  # noqa: BLE001 - the lease runs out instead
+            log.warning("push: could not hand back unsent deliveries (%s)", exc.__class__.__name__)
+        await self.client.aclose()
+
+    def nudge_threadsafe(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                sent = await self.send_one_batch()
+            except Exception as exc:  # noqa: BLE001 - database or network trouble: try again soon
+                log.warning("push: sending failed (%s: %s); retrying", exc.__class__.__name__, exc)
+                sent = False
+            if sent:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    # --- one batch -------------------------------------------------------------------------
+
+    async def send_one_batch(self) -> bool:
+        """Claim, send and record one batch; False if there was nothing to send."""
+        if not await asyncio.to_thread(self._has_work):
+            return False
+        batch = await asyncio.to_thread(self._claim)
+        if batch is None:
+            return False
+        self._outcomes = {}
+        renewing = asyncio.create_task(self._renew_lease())
+        try:
+            await self._send(batch)
+        finally:
+            renewing.cancel()
+            # Record what was answered, also when stopping half-way (the rest goes back).
+            outcomes, self._outcomes = self._outcomes, {}
+            if outcomes:
+                await asyncio.shield(asyncio.to_thread(self._record, batch, outcomes))
+        return True
+
+    async def _send(self, batch: outbox.Batch) -> None:
+        key = await asyncio.to_thread(self._vapid_key)
+        if key is None:
+            for sub in batch.subscriptions:
+                self._outcomes[sub.id] = outbox.Outcome("failed", "no VAPID key: run `dateline init`")
+            return
+        bodies = await asyncio.to_thread(self._encrypt, batch)
+        common = [("TTL", str(batch.ttl)), ("Urgency", batch.urgency), ("Topic", batch.topic),
+                  ("Content-Encoding", "aes128gcm"), ("Content-Type", "application/octet-stream")]
+
+        async def one(sub: outbox.Subscription, body: bytes | str) -> None:
+            if isinstance(body, str):  # the keys could not be used
+                self._outcomes[sub.id] = outbox.Outcome("failed", body)
+                return
+            headers = [*common, ("Authorization", self._authorization(sub.endpoint, key[0]))]
+            try:
+                response = await self.client.post(sub.endpoint, headers, body)
+            except PushHttpError as exc:
+                self._outcomes[sub.id] = outbox.Outcome("retry" if exc.retry else "failed", str(exc))
+                return
+            self._outcomes[sub.id] = outcome_of(response, sub.endpoint)
+
+        await asyncio.gather(*(one(sub, body) for sub, body in zip(batch.subscriptions, bodies)))
+
+    def _encrypt(self, batch: outbox.Batch) -> list[bytes | str]:
+        bodies: list[bytes | str] = []
+        for sub in batch.subscriptions:
+            try:
+                bodies.append(webpush.encrypt(batch.payload, webpush.unb64u(sub.p256dh), webpush.unb64u(sub.auth)))
+            except ValueError as exc:
+                bodies.append(f"unusable subscription keys ({exc})")
+        return bodies
+
+    def _authorization(self, endpoint: str, key: ec.EllipticCurvePrivateKey) -> str:
+        """The VAPID header for this push service, signed once and reused for hours."""
+        parts = urlsplit(endpoint)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        now = time.time()
+        cached = self._tokens.get(origin)
+        if cached is None or cached[1] - now < 3600:
+            header = webpush.vapid_authorization(endpoint, key, self.contact, VAPID_SECONDS)
+            cached = self._tokens[origin] = (header, now + VAPID_SECONDS)
+        return cached[0]
+
+    async def _renew_lease(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.push_lease_seconds / 3)
+            await asyncio.to_thread(self._write, outbox.renew, self.settings.push_lease_seconds)
+
+    # --- the database ----------------------------------------------------------------------
+
+    def _has_work(self) -> bool:
+        """A read first: the claim is a write, and idle senders must not write every second."""
+        now = datetime.now(timezone.utc)
+        notes, deliveries = push_notifications, push_deliveries
+        of_note = deliveries.c.notification_id == notes.c.id
+        query = select(notes.c.id).where(
+            notes.c.finished_at.is_(None),
+            (notes.c.cursor < notes.c.last_subscription_id)
+            | exists().where(of_note, deliveries.c.not_before <= now)
+            | ~exists().where(of_note),
+        ).limit(1)
+        with self.db.read() as conn:
+            return conn.execute(query).first() is not None
+
+    def _claim(self) -> outbox.Batch | None:
+        with self.db.write() as conn:
+            return outbox.claim(conn, self.owner, BATCH, self.settings.push_lease_seconds, datetime.now(timezone.utc))
+
+    def _record(self, batch: outbox.Batch, outcomes: dict[int, outbox.Outcome]) -> None:
+        with self.db.write() as conn:
+            outbox.record(conn, self.owner, batch, outcomes, datetime.now(timezone.utc))
+
+    def _write(self, action, *args) -> None:  # type: ignore[no-untyped-def]
+        with self.db.write() as conn:
+            action(conn, self.owner, *args, datetime.now(timezone.utc))
+
+    def _vapid_key(self) -> tuple[ec.EllipticCurvePrivateKey, str] | None:
+        with self.db.read() as conn:
+            found = subscriptions.current_key(conn)
+        if found is not None and (self._key is None or self._key[1] != found[1]):
+            self._tokens.clear()  # the key was rotated: sign anew
+        self._key = found
+        return found
+
+
+def outcome_of(response: Response, endpoint: str) -> outbox.Outcome:
+    """RFC 8030: 201 is delivered; 404 and 410 mean the subscription is over; 429 and 5xx
+    are worth another try (after Retry-After, if the service says); the rest is an error
+    on our side, kept for the editors to see."""
+    status = response.status
+    if 200 <= status < 300:
+        return outbox.SENT
+    host = urlsplit(endpoint).hostname
+    detail = response.body[:200].decode("utf-8", "replace").strip()
+    error = f"{status} from {host}" + (f": {detail}" if detail else "")
+    if status in (404, 410):
+        return outbox.GONE
+    if status == 429 or status >= 500:
+        return outbox.Outcome("retry", error, retry_after(response.headers.get("retry-after")))
+    return outbox.Outcome("failed", error)
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())

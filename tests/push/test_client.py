@@ -1,0 +1,145 @@
+"""The HTTP client that talks to push services: HTTP/2 over one connection where the service
+speaks it, HTTP/1.1 otherwise, and never a request to a non-public address."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+from email.utils import format_datetime
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from dateline.push import webpush
+from dateline.push.client import PushClient, PushHttpError
+from dateline.push.sender import retry_after
+from push_service import PushService
+
+T = TypeVar("T")
+
+VAPID_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run, leaving closing transports (a failed TLS handshake, a timed-out
+    request) a moment to finish closing before the loop ends."""
+    async def main() -> T:
+        try:
+            return await coroutine
+        finally:
+            await asyncio.sleep(0.05)
+    return asyncio.run(main())
+
+
+@pytest.fixture(params=["h2", "http/1.1"])
+def tls_service(request: pytest.FixtureRequest) -> Iterator[PushService]:
+    service = PushService(tls=True, http2=request.param == "h2").start()
+    service.vapid_public_key = webpush.b64u(webpush.public_bytes(VAPID_KEY.public_key()))
+    yield service
+    service.stop()
+
+
+def message(service: PushService, sub: dict[str, object], text: str) -> tuple[list[tuple[str, str]], bytes]:
+    keys = sub["keys"]
+    assert isinstance(keys, dict)
+    body = webpush.encrypt(json.dumps({"text": text}).encode(), webpush.unb64u(keys["p256dh"]), webpush.unb64u(keys["auth"]))
+    headers = [("TTL", "60"), ("Urgency", "high"), ("Content-Encoding", "aes128gcm"),
+               ("Authorization", webpush.vapid_authorization(str(sub["endpoint"]), VAPID_KEY, "mailto:desk@example.org"))]
+    return headers, body
+
+
+def test_many_requests_share_one_connection_over_tls(tls_service: PushService) -> None:
+    """HTTP/2: 200 requests, 16 at a time, multiplexed on one connection. HTTP/1.1 (a service
+    that offers only that in ALPN): a pool of at most 16 kept-alive connections."""
+    subs = [tls_service.subscribe() for _ in range(200)]
+
+    async def send_all() -> list[int]:
+        client = PushClient(concurrency=16, allow_loopback=True, ssl_context=tls_service.client_context())
+        try:
+            answers = await asyncio.gather(*(
+                client.post(str(sub["endpoint"]), *message(tls_service, sub, f"update {n}")) for n, sub in enumerate(subs)))
+        finally:
+            await client.aclose()
+        return [answer.status for answer in answers]
+
+    assert run(send_all()) == [201] * 200
+    assert tls_service.errors == []
+    for n, sub in enumerate(subs):
+        assert tls_service.messages(sub) == [{"text": f"update {n}"}], "decrypted by an independent implementation"
+    if tls_service.http2:
+        assert tls_service.protocols == {"h2": 1}
+    else:
+        assert set(tls_service.protocols) == {"http/1.1"} and tls_service.protocols["http/1.1"] <= 16
+
+
+def test_an_untrusted_certificate_is_refused() -> None:
+    service = PushService(tls=True).start()
+    sub = service.subscribe()
+
+    async def send() -> None:
+        client = PushClient(allow_loopback=True)  # the system's trust store: not the test certificate
+        try:
+            await client.post(str(sub["endpoint"]), [("TTL", "60")], b"x")
+        finally:
+            await client.aclose()
+
+    try:
+        with pytest.raises(PushHttpError, match="CERTIFICATE_VERIFY_FAILED"):
+            run(send())
+    finally:
+        service.stop()
+    assert service.requests == 0
+
+
+@pytest.mark.parametrize("endpoint", [
+    "https://127.0.0.1:9/push/x", "https://localhost:9/push/x", "https://[::1]:9/push/x",
+    "https://10.1.2.3/push/x", "https://169.254.169.254/latest/meta-data", "http://push.example.net/x",
+])
+def test_non_public_addresses_are_refused_at_send_time(endpoint: str) -> None:
+    """Checked again when sending, after DNS: no request ever leaves for these."""
+    async def send() -> None:
+        client = PushClient()
+        try:
+            await client.post(endpoint, [], b"")
+        finally:
+            await client.aclose()
+
+    with pytest.raises(PushHttpError) as refused:
+        run(send())
+    assert refused.value.retry is False
+
+
+def test_retry_after_reads_seconds_and_dates() -> None:
+    assert retry_after("120") == 120.0
+    later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=90), usegmt=True)
+    assert 85 <= (retry_after(later) or 0) <= 90
+    past = format_datetime(datetime.now(timezone.utc) - timedelta(hours=1), usegmt=True)
+    assert retry_after(past) == 0.0
+    assert retry_after("soon") is None and retry_after(None) is None and retry_after("") is None
+
+
+def test_a_service_that_never_answers_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dateline.push import client as client_module
+
+    monkeypatch.setattr(client_module, "TIMEOUT", 0.5)
+    service = PushService(delay=5).start()
+    sub = service.subscribe()
+
+    async def send() -> None:
+        client = PushClient(allow_loopback=True)
+        try:
+            await client.post(str(sub["endpoint"]), [("TTL", "60")], b"x")
+        finally:
+            await client.aclose()
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(PushHttpError, match="did not answer") as slow:
+            run(send())
+    finally:
+        service.stop()
+    assert slow.value.retry is True and time.monotonic() - started < 3
