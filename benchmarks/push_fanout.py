@@ -66,16 +66,17 @@ def cpu_seconds(group: int) -> float:
 
 def run_service(port: int, ready: "multiprocessing.synchronize.Event", shared: dict[str, str]) -> None:
     """The push service, in its own process: knows every subscription by its token."""
-    service = PushService(verify_every=100)
-    service.origin = f"http://127.0.0.1:{port}"
+    tls = bool(shared["certificates"])
+    service = PushService(verify_every=100, tls=tls, certificate_dir=shared["certificates"] or None)
+    service.origin = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     keys = Browser.from_pem(shared["pem"], shared["auth"])
     service.vapid_public_key = shared["vapid"]
     service.accept_any = keys  # every endpoint is a browser with these keys
-    ready.set()
+    service.ready = ready  # set once it listens
     service.serve_forever(port)
 
 
-def setup(folder: Path, n: int, port: int, browser: Browser) -> tuple[str, str, str, list[str]]:
+def setup(folder: Path, n: int, origin: str, browser: Browser) -> tuple[str, str, str, list[str]]:
     """A database as `dateline init` makes it, an editor, a live story and its followers."""
     url = f"sqlite:///{folder / 'bench.db'}"
     db = Database(url)
@@ -85,7 +86,7 @@ def setup(folder: Path, n: int, port: int, browser: Browser) -> tuple[str, str, 
         editor = accounts.create_user(conn, "eve", "correct horse battery", accounts.Role.editor, "Eve")
         story = stories.create_story(conn, headline="Count night in Dravonne", status="live")
         token = accounts.create_token(conn, editor, "bench")
-    endpoints = [f"http://127.0.0.1:{port}/push/{i:08d}" for i in range(n)]
+    endpoints = [f"{origin}/push/{i:08d}" for i in range(n)]
     now = datetime.now(timezone.utc)
     rows = [{"endpoint": e, "p256dh": browser.public(), "auth": browser.auth_b64(), "story_id": story.id,
              "created_at": now} for e in endpoints]
@@ -96,10 +97,12 @@ def setup(folder: Path, n: int, port: int, browser: Browser) -> tuple[str, str, 
     return url, token, story.slug, endpoints
 
 
-def dateline_run(url: str, token: str, slug: str, n: int, workers: int) -> dict[str, float]:
+def dateline_run(url: str, token: str, slug: str, n: int, workers: int, cafile: str) -> dict[str, float]:
     port = free_port()
     env = {**os.environ, "DATELINE_DATABASE_URL": url, "DATELINE_LOG_LEVEL": "warning",
            "DATELINE_PUSH_TEST_ENDPOINTS": "1", "DATELINE_PUSH_CONCURRENCY": "64"}
+    if cafile:
+        env["SSL_CERT_FILE"] = cafile  # trust the push service's own certificate
     server = subprocess.Popen([sys.executable, "-m", "dateline", "serve", "--port", str(port), "--workers", str(workers)],
                               env=env, start_new_session=True, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -131,8 +134,9 @@ def dateline_run(url: str, token: str, slug: str, n: int, workers: int) -> dict[
     return {"seconds": elapsed, "rate": n / elapsed, "cpu_us": cpu / n * 1e6}
 
 
-def pywebpush_run(endpoints: list[str], browser: Browser, vapid_pem: str, sample: int) -> dict[str, float] | None:
+def pywebpush_run(endpoints: list[str], browser: Browser, vapid_pem: str, sample: int, cafile: str) -> dict[str, float] | None:
     try:
+        import requests
         from py_vapid import Vapid
         from pywebpush import webpush
     except ImportError:
@@ -142,10 +146,14 @@ def pywebpush_run(endpoints: list[str], browser: Browser, vapid_pem: str, sample
                           "url": "/stories/count-night/entries/1"})
     keys = {"p256dh": browser.public(), "auth": browser.auth_b64()}
     vapid = Vapid.from_pem(vapid_pem.encode())
+    session = requests.Session()  # kept-alive connections: pywebpush at its best
+    if cafile:
+        session.verify = cafile
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would win over `verify`
     started, cpu_before = time.perf_counter(), time.process_time()
     for endpoint in endpoints[:sample]:
         webpush({"endpoint": endpoint, "keys": keys}, payload, vapid_private_key=vapid,
-                vapid_claims={"sub": "mailto:webmaster@localhost"}, ttl=21600)
+                vapid_claims={"sub": "mailto:webmaster@localhost"}, ttl=21600, requests_session=session)
     elapsed = time.perf_counter() - started
     return {"seconds": elapsed, "rate": sample / elapsed, "cpu_us": (time.process_time() - cpu_before) / sample * 1e6}
 
@@ -155,37 +163,44 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--pywebpush", type=int, default=3000, help="subscribers in pywebpush's timed sample")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--tls", action="store_true",
+                        help="https with HTTP/2 (as real push services), instead of plain HTTP/1.1")
     args = parser.parse_args()
     n = args.subscribers
 
     folder = Path(tempfile.mkdtemp(prefix="dateline-push-bench-"))
     browser = Browser.new()
     port = free_port()
+    origin = f"{'https' if args.tls else 'http'}://127.0.0.1:{port}"
+    cafile = str(folder / "cert.pem") if args.tls else ""
     try:
         print(f"Setting up {n:,} subscribers…", flush=True)
-        url, token, slug, endpoints = setup(folder, n, port, browser)
+        url, token, slug, endpoints = setup(folder, n, origin, browser)
         db = Database(url)
         with db.read() as conn:
             key, vapid = subscriptions.current_key(conn)  # type: ignore[misc]
         db.dispose()
         ready = multiprocessing.Event()
-        shared = {"pem": browser.pem(), "auth": browser.auth_b64(), "vapid": vapid}
+        shared = {"pem": browser.pem(), "auth": browser.auth_b64(), "vapid": vapid,
+                  "certificates": str(folder) if args.tls else ""}
         service = multiprocessing.Process(target=run_service, args=(port, ready, shared), daemon=True)
         service.start()
         ready.wait(10)
         time.sleep(0.3)
 
-        ours = dateline_run(url, token, slug, n, args.workers)
+        ours = dateline_run(url, token, slug, n, args.workers, cafile)
         from cryptography.hazmat.primitives import serialization
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
-        theirs = pywebpush_run(endpoints, browser, pem, min(args.pywebpush, n))
+        theirs = pywebpush_run(endpoints, browser, pem, min(args.pywebpush, n), cafile)
         service.terminate()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
     cores = os.cpu_count()
-    print(f"\nOne notification to {n:,} subscribers, push service on loopback, {cores} cores shared by all")
+    wire = "https, HTTP/2 (pywebpush: HTTP/1.1)" if args.tls else "plain HTTP/1.1"
+    print(f"\nOne notification to {n:,} subscribers, push service on loopback ({wire}), "
+          f"{cores} cores shared by all")
     print(f"{'':34} {'to reach all':>14} {'per second':>12} {'CPU per message':>16}")
     print(f"{'Dateline (' + str(args.workers) + ' processes)':34} {ours['seconds']:>12.1f} s {ours['rate']:>12,.0f} "
           f"{ours['cpu_us']:>13.0f} µs")

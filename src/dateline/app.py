@@ -147,6 +147,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db
     app.state.live = live
+    app.state.push_address_limit = push_routes.AddressLimit()
     problems.install(app, html_error=reader.error_page)
     app.router.routes.append(Route("/stories/{slug}/live", LiveEndpoint(live), methods=["GET"]))
     app.router.routes.append(

@@ -85,6 +85,12 @@ class Settings:
         "", "Contact that push services may use about your notifications (VAPID `sub`): a "
         "`mailto:` or `https:` URL. Empty: the public URL, else `mailto:webmaster@localhost`.",
     )
+    push_services: str = _setting(
+        "fcm.googleapis.com, *.push.services.mozilla.com, *.push.apple.com, *.notify.windows.com",
+        "Push services that subscriptions may point at, comma-separated: the browsers' own "
+        "(Chrome and most others, Firefox, Safari, Edge). `*.` matches subdomains; `*` alone "
+        "allows any public https host.",
+    )
     push_ttl_seconds: int = _setting(
         21_600, "How long a push service keeps a notification for a browser that is offline, in "
         "seconds (news goes stale).", _positive_int,
@@ -158,6 +164,10 @@ class Settings:
                 "DATELINE_DATABASE_URL: expected a sqlite:/// or postgresql:// URL, "
                 f"got {redact_url(self.database_url)!r}"
             )
+
+    @property
+    def push_service_hosts(self) -> tuple[str, ...]:
+        return tuple(host.strip().lower() for host in self.push_services.split(",") if host.strip())
 
     def dump(self) -> dict[str, str]:
         """Every setting with secrets and URL passwords redacted, for `dateline config`."""

@@ -87,9 +87,10 @@ class Delivery:
 
 class PushService:
     def __init__(self, verify_every: int = 1, retry_after: str = "1", delay: float = 0.0,
-                 tls: bool = False, http2: bool = True) -> None:
+                 tls: bool = False, http2: bool = True, certificate_dir: str | None = None) -> None:
         self.tls = tls
         self.http2 = http2
+        self.certificate_dir = certificate_dir
         self.cafile = ""
         self.protocols: Counter[str] = Counter()  # connections by protocol: "h2", "http/1.1"
         self.verify_every = verify_every  # the benchmark checks a sample; tests check all
@@ -101,6 +102,7 @@ class PushService:
         self.errors: list[str] = []  # anything a real push service would refuse
         self.connections: set[asyncio.Transport] = set()
         self.vapid_public_key: str | None = None  # when set, `k` must be this key
+        self.ready: Any = None  # serve_forever sets it (a threading or multiprocessing Event) once listening
         self.accept_any: Browser | None = None  # the benchmark: any token is a browser with these keys
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -139,7 +141,7 @@ class PushService:
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
             .sign(key, hashes.SHA256())
         )
-        folder = tempfile.mkdtemp(prefix="push-service-")
+        folder = self.certificate_dir or tempfile.mkdtemp(prefix="push-service-")
         self.cafile = os.path.join(folder, "cert.pem")
         keyfile = os.path.join(folder, "key.pem")
         with open(self.cafile, "wb") as out:
@@ -180,10 +182,15 @@ class PushService:
         return self
 
     def serve_forever(self, port: int = 0) -> None:
-        """Run in this thread (the benchmark runs the service in a process of its own)."""
+        """Run in this thread (the benchmark runs the service in a process of its own);
+        `ready` is set once it listens."""
+        context = self._tls_context()
+
         async def main() -> None:
             self._server = await asyncio.get_running_loop().create_server(
-                lambda: _Protocol(self), "127.0.0.1", port, backlog=4096)
+                lambda: _Protocol(self), "127.0.0.1", port, backlog=4096, ssl=context)
+            if self.ready is not None:
+                self.ready.set()
             await self._server.serve_forever()
         asyncio.run(main())
 

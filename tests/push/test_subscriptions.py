@@ -15,7 +15,7 @@ from dateline.push import subscriptions
 from dateline.push.webpush import b64u, public_bytes
 from dateline.schema import push_subscriptions
 
-ENDPOINT = "https://push.example.net/wpush/v2/gAAAAAB"
+ENDPOINT = "https://updates.push.services.mozilla.com/wpush/v2/gAAAAAB"
 
 
 def browser_keys() -> dict[str, str]:
@@ -98,3 +98,31 @@ def test_loopback_http_endpoints_only_with_the_test_setting() -> None:
     subscriptions.check_endpoint("http://127.0.0.1:9999/push/1", allow_test_endpoints=True)
     with pytest.raises(subscriptions.SubscriptionError):
         subscriptions.check_endpoint("http://10.0.0.1/push/1", allow_test_endpoints=True)
+
+
+@pytest.mark.parametrize("endpoint, known", [
+    ("https://fcm.googleapis.com/fcm/send/dXk2", True),
+    ("https://updates.push.services.mozilla.com/wpush/v2/gAAAA", True),
+    ("https://web.push.apple.com/QGZ4", True),
+    ("https://wns2-par02p.notify.windows.com/w/?token=BQYA", True),
+    ("https://push.example.net/x", False),
+    ("https://web.push.apple.com.attacker.example/x", False),
+    ("https://fcm.googleapis.com.evil.example/x", False),
+])
+def test_only_the_browsers_push_services_by_default(endpoint: str, known: bool) -> None:
+    if known:
+        subscriptions.check_endpoint(endpoint)
+    else:
+        with pytest.raises(subscriptions.SubscriptionError, match="not a browser push service"):
+            subscriptions.check_endpoint(endpoint)
+        subscriptions.check_endpoint(endpoint, services=("*",))  # an operator who allows any public host
+
+
+def test_one_address_cannot_flood_the_table(client: TestClient, site: Site, live_story: str) -> None:
+    answers = [client.post("/api/v1/push/subscriptions",
+                           json=subscription(live_story, f"{ENDPOINT}{n}")).status_code for n in range(31)]
+    assert answers == [201] * 30 + [429]
+    refused = client.post("/api/v1/push/subscriptions", json=subscription(live_story, ENDPOINT + "x"))
+    assert refused.status_code == 429 and 0 < int(refused.headers["retry-after"]) <= 60
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert count(site) == 30

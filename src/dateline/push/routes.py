@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import threading
+import time
+from collections import deque
 from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
@@ -11,7 +14,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import stories
-from ..api import COMMON_ERRORS, Db, Member, SlugPath, story_for
+from ..api import COMMON_ERRORS, PROBLEM, Db, Member, SlugPath, story_for
 from ..problems import Problem
 from . import outbox, subscriptions
 
@@ -92,12 +95,44 @@ def vapid_public_key(db: Db) -> dict[str, str]:
     return {"public_key": found[1]}
 
 
+class AddressLimit:
+    """At most `limit` subscription changes a minute from one address, per server process: a
+    reader needs a handful; a script filling the table with junk gets 429."""
+
+    def __init__(self, limit: int = 30, window: float = 60.0) -> None:
+        self.limit = limit
+        self.window = window
+        self.seen: dict[str, deque[float]] = {}
+        self.lock = threading.Lock()
+
+    def check(self, request: Request) -> None:
+        address = request.client.host if request.client else "?"
+        now = time.monotonic()
+        with self.lock:
+            if len(self.seen) > 100_000:
+                self.seen.clear()
+            times = self.seen.setdefault(address, deque())
+            while times and times[0] <= now - self.window:
+                times.popleft()
+            if len(times) >= self.limit:
+                wait = int(times[0] + self.window - now) + 1
+                raise Problem(429, "Too many subscription changes from this address; try again shortly.",
+                              headers={"Retry-After": str(wait)})
+            times.append(now)
+
+
+LIMITED = {**COMMON_ERRORS, 429: {"description": "Too many subscription changes from this address", **PROBLEM}}
+
+
 @router.post("/api/v1/push/subscriptions", status_code=201, response_model=SubscriptionOut,
-             responses=COMMON_ERRORS, tags=["push"])
+             responses=LIMITED, tags=["push"])
 def subscribe(payload: SubscriptionIn, request: Request, db: Db) -> dict[str, str]:
-    """Follow a story (or the site) with browser notifications."""
+    """Follow a story (or the site) with browser notifications (30 changes a minute from
+    one address)."""
+    request.app.state.push_address_limit.check(request)
     try:
-        subscriptions.check_endpoint(payload.endpoint, request.app.state.settings.push_test_endpoints)
+        settings = request.app.state.settings
+        subscriptions.check_endpoint(payload.endpoint, settings.push_test_endpoints, settings.push_service_hosts)
         subscriptions.check_keys(payload.keys.p256dh, payload.keys.auth)
     except subscriptions.SubscriptionError as exc:
         raise Problem(422, f"This subscription cannot be used: {exc}.") from None
@@ -107,9 +142,10 @@ def subscribe(payload: SubscriptionIn, request: Request, db: Db) -> dict[str, st
     return {"endpoint": payload.endpoint, "story": payload.story}
 
 
-@router.delete("/api/v1/push/subscriptions", status_code=204, responses=COMMON_ERRORS, tags=["push"])
-def unsubscribe(payload: Unsubscribe, db: Db) -> Response:
+@router.delete("/api/v1/push/subscriptions", status_code=204, responses=LIMITED, tags=["push"])
+def unsubscribe(payload: Unsubscribe, request: Request, db: Db) -> Response:
     """Stop notifications for a story (or the site). Unknown subscriptions are 404."""
+    request.app.state.push_address_limit.check(request)
     with db.write() as conn:
         story = None if payload.story == "site" else stories.get_story(conn, payload.story, include_drafts=True)
         if payload.story != "site" and story is None:
@@ -118,7 +154,6 @@ def unsubscribe(payload: Unsubscribe, db: Db) -> Response:
     if not removed:
         raise Problem(404, "There is no such subscription.")
     return Response(status_code=204)
-
 
 
 @router.get("/api/v1/stories/{slug}/notifications", response_model=NotificationList,

@@ -3,7 +3,8 @@
 A subscription is what the browser's `PushManager.subscribe()` returns: an endpoint at the
 browser's push service, and the keys to encrypt for it. Readers need no account; what they
 send is checked hard, since Dateline will later make requests to that endpoint: https only,
-on a public host name or address, never loopback, private or link-local (no SSRF), unless
+at one of the browsers' push services (`DATELINE_PUSH_SERVICES`), on a public host name or
+address, never loopback, private or link-local (no SSRF), unless
 `DATELINE_PUSH_TEST_ENDPOINTS=1` (for tests only) lets http on loopback through.
 """
 
@@ -62,7 +63,19 @@ def ensure_key(conn: Connection) -> str:
 # --- subscriptions ------------------------------------------------------------------------
 
 
-def check_endpoint(endpoint: str, allow_test_endpoints: bool = False) -> None:
+BROWSER_PUSH_SERVICES = ("fcm.googleapis.com", "*.push.services.mozilla.com", "*.push.apple.com",
+                         "*.notify.windows.com")
+
+
+def known_service(host: str, services: tuple[str, ...]) -> bool:
+    for pattern in services:
+        if pattern == "*" or host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:])):
+            return True
+    return False
+
+
+def check_endpoint(endpoint: str, allow_test_endpoints: bool = False,
+                   services: tuple[str, ...] = BROWSER_PUSH_SERVICES) -> None:
     if len(endpoint) > MAX_ENDPOINT:
         raise SubscriptionError(f"the endpoint is longer than {MAX_ENDPOINT} characters")
     parts = urlsplit(endpoint)
@@ -80,6 +93,10 @@ def check_endpoint(endpoint: str, allow_test_endpoints: bool = False) -> None:
         raise SubscriptionError("the endpoint must be on a public host")
     if address is not None and not address.is_global:
         raise SubscriptionError("the endpoint must not be a private, loopback or link-local address")
+    if not known_service(host.lower(), services):
+        # Only the browsers' push services: anything else would have Dateline send requests
+        # to hosts of a stranger's choosing, as many as there are notifications.
+        raise SubscriptionError(f"{host} is not a browser push service this site sends to (DATELINE_PUSH_SERVICES)")
 
 
 def check_keys(p256dh: str, auth: str) -> None:
