@@ -225,3 +225,25 @@ def test_the_desk_has_no_accessibility_violations(editor: Any, newsroom: Newsroo
         editor.goto(newsroom.base_url + page_url)
         results = Axe().run(editor)
         assert results.violations_count == 0, results.generate_report()
+
+
+def test_an_editor_notifies_readers_and_sees_the_progress(editor: Any, browser: Any, newsroom: Newsroom) -> None:
+    slug = desk_for(editor, newsroom, "Results night")
+    notify = editor.locator("#composer input[name=notify]")
+    assert "0 followers" in editor.locator("#composer label:has(input[name=notify])").inner_text()
+    notify.check()
+    editor.fill("#composer textarea[name=body]", "The commission has declared the result.")
+    editor.keyboard.press("Control+Enter")
+    progress = editor.locator(".push-progress")
+    progress.wait_for(state="visible", timeout=5000)
+    editor.wait_for_function("document.querySelector('.push-progress').textContent.endsWith('.')")
+    assert progress.inner_text() == "Notification: sent to 0 of 0."
+    assert not notify.is_checked(), "a notification goes with one post, not the next"
+    [sent] = newsroom.call("GET", f"/api/v1/stories/{slug}/notifications").json()["notifications"]
+    assert sent["body"] == "The commission has declared the result." and sent["finished_at"]
+
+    reporter = signed_in(browser, newsroom, "rita")
+    reporter.goto(f"{newsroom.base_url}/newsroom/stories/{slug}")
+    reporter.locator("#composer").wait_for()
+    assert reporter.locator("#composer input[name=notify]").count() == 0, "reporters cannot notify"
+    reporter.context.close()
