@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 
 import httpx
 import pytest
@@ -133,8 +135,13 @@ def test_events_after_an_id_are_the_catch_up(client: TestClient, site: Site, liv
     assert after["last_event_id"] > first["last_event_id"]
     paged = client.get(f"/api/v1/stories/{live_story}/events", params={"limit": 1}).json()
     assert len(paged["events"]) == 1 and paged["has_more"] is True
-    etag = client.get(f"/api/v1/stories/{live_story}/events").headers["ETag"]
-    assert client.get(f"/api/v1/stories/{live_story}/events", headers={"If-None-Match": etag}).status_code == 304
+    whole = client.get(f"/api/v1/stories/{live_story}/events")
+    assert client.get(f"/api/v1/stories/{live_story}/events", headers={"If-None-Match": whole.headers["ETag"]}).status_code == 304
+    # What a cache in front needs: a short public lifetime, and validators.
+    assert whole.headers["Cache-Control"].startswith("public, max-age=")
+    story = client.get(f"/api/v1/stories/{live_story}").json()
+    modified = parsedate_to_datetime(whole.headers["Last-Modified"])
+    assert modified == datetime.fromisoformat(story["updated_at"].replace("Z", "+00:00")).replace(microsecond=0)
 
 
 # --- roles -------------------------------------------------------------------------------

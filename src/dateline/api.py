@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
 from pathlib import Path as FilePath
 from typing import Annotated, Any
@@ -404,7 +405,8 @@ def list_events(
     return Response(
         body, media_type="application/json",
         # Members get newsroom events too: a cache must not hand one answer to the other.
-        headers={"ETag": etag, "Cache-Control": cache_control, "Vary": "Authorization, Cookie"},
+        headers={"ETag": etag, "Cache-Control": cache_control, "Vary": "Authorization, Cookie",
+                 "Last-Modified": format_datetime(story.updated_at.astimezone(timezone.utc), usegmt=True)},
     )
 
 
