@@ -6,6 +6,7 @@ Errors print one line and exit non-zero; a traceback means a bug.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from typing import Any
@@ -90,6 +91,11 @@ def serve(database_url: str | None, host: str | None, port: int | None, workers:
         host=settings.host, port=settings.port, log_level=settings.log_level, proxy_headers=True,
         server_header=False, timeout_graceful_shutdown=2,  # live streams never end by themselves
     )
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+        # A worker busy fanning an update out to 19,000 readers on a starved core can miss
+        # uvicorn's 5 s ping and be killed, dropping all its readers at once; 30 s is still
+        # quick to replace one that really hangs.
+        options["timeout_worker_healthcheck"] = 30
     if count == 1:
         uvicorn.run(create_app(settings, db), **options)
         return

@@ -33,7 +33,7 @@ class Recorder:
         self.frames: list[tuple[int, bytes]] = []
         self.arrived = asyncio.Event()
 
-    def deliver(self, event_id: int, frame: bytes, public: bool = True) -> None:
+    def deliver(self, event_id: int, frame: bytes, public: bool = True, chunk: bytes = b"") -> None:
         if not public:
             return  # newsroom-only events are not for a reader
         self.frames.append((event_id, frame))

@@ -7,6 +7,7 @@ a broker nudges the other processes, and `LiveEndpoint` serves /stories/{slug}/l
 from __future__ import annotations
 
 import asyncio
+import time
 
 from .. import events, stories
 from ..config import Settings
@@ -27,7 +28,8 @@ class Live:
         self.follower = Follower(db, self.hub, settings.live_poll_seconds, self._story_changed)
         self.max_streams = settings.max_streams
         self.max_pending = settings.stream_buffer_bytes
-        self._story_ids: dict[str, int | None] = {}
+        self._story_ids: dict[str, int] = {}
+        self._oldest: tuple[int, float] | None = None
 
     async def start(self) -> None:
         await self.follower.start()
@@ -55,11 +57,12 @@ class Live:
         if slug in self._story_ids:
             return self._story_ids[slug]
         story = await asyncio.to_thread(self._lookup, slug)
-        story_id = story.id if story is not None else None
+        if story is None:
+            return None  # not remembered: a story published a moment ago must not stay a 404
         if len(self._story_ids) > 10_000:
             self._story_ids.clear()
-        self._story_ids[slug] = story_id
-        return story_id
+        self._story_ids[slug] = story.id
+        return int(story.id)
 
     def _story_changed(self, story_id: int, data: dict[str, object]) -> None:
         self._story_ids.pop(str(data["slug"]), None)  # created, published or unpublished: look again
@@ -79,7 +82,12 @@ class Live:
         return await asyncio.to_thread(self._scalar, events.last_id)
 
     async def oldest_id(self) -> int:
-        return await asyncio.to_thread(self._scalar, events.first_id)
+        """The log's first id, asked of the database at most every 10 s: every resuming reader
+        needs it, and in a wave of reconnections that would be a query each."""
+        now = time.monotonic()
+        if self._oldest is None or now - self._oldest[1] > 10:
+            self._oldest = (await asyncio.to_thread(self._scalar, events.first_id), now)
+        return self._oldest[0]
 
     def _scalar(self, query) -> int:  # type: ignore[no-untyped-def]
         with self.db.read() as conn:

@@ -17,7 +17,7 @@ from . import sse
 class Subscriber(Protocol):
     story_id: int
 
-    def deliver(self, event_id: int, frame: bytes, public: bool = True) -> None: ...
+    def deliver(self, event_id: int, frame: bytes, public: bool = True, chunk: bytes = b"") -> None: ...
 
     def push(self, frame: bytes) -> None: ...
 
@@ -45,11 +45,13 @@ class Hub:
 
     def publish(self, story_id: int, event_id: int, frame: bytes, public: bool = True) -> None:
         """Hand one event's bytes to every subscriber of the story (newsroom-only events to
-        newsroom subscribers alone: each subscriber checks)."""
+        newsroom subscribers alone: each subscriber checks). Framed as an HTTP chunk once
+        here, for the streams that write straight to their socket."""
         readers = self.stories.get(story_id)
         if readers:
+            chunk = sse.chunk(frame)
             for subscriber in tuple(readers):
-                subscriber.deliver(event_id, frame, public)
+                subscriber.deliver(event_id, frame, public, chunk)
 
     def close_readers(self, story_id: int) -> None:
         """End the public streams of a story (the newsroom's stay open)."""

@@ -17,6 +17,14 @@ def event(event_id: int, type: str, data: str) -> bytes:
     return f"id: {event_id}\nevent: {type}\n{body}\n".encode()
 
 
+def chunk(frame: bytes) -> bytes:
+    """`frame` as one HTTP/1.1 chunk, for streams written straight to their socket."""
+    return b"%x\r\n%b\r\n" % (len(frame), frame)
+
+
+HEARTBEAT_CHUNK = chunk(HEARTBEAT)
+
+
 def retry(low_ms: int = 2000, high_ms: int = 6000) -> bytes:
     """A reconnection delay, spread so that a mass disconnect does not come back as one wave."""
     return f"retry: {random.randint(low_ms, high_ms)}\n\n".encode()

@@ -7,6 +7,11 @@ no gap, no duplicate, also while posts arrive during the replay.
 
 A browser gives up for good on a non-200 answer, so troubles (overload, database down)
 answer 200 with a `retry:` hint and close: the reader comes back a few seconds later.
+
+Under uvicorn (httptools), once the replay is done a stream goes *direct*: the hub writes each
+event's bytes, chunk-framed once for all, straight to every reader's transport, and the
+stream's task sleeps until the reader leaves. No task wakes up, no queue grows, per reader per
+event. Elsewhere (the test client, other servers) the same stream runs through ASGI `send`.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
@@ -33,6 +39,7 @@ HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache, no-store"),
     (b"x-accel-buffering", b"no"),  # nginx: pass each event on at once
+    (b"x-content-type-options", b"nosniff"),  # served ahead of the security-headers middleware
 ]
 
 
@@ -40,7 +47,8 @@ class StreamSubscriber:
     """One reader's connection: what is waiting to be written, and up to which id."""
 
     __slots__ = ("story_id", "newsroom", "last_id", "pending", "pending_bytes", "held", "catching_up",
-                 "closed", "dropped", "max_pending", "_waiter", "task", "held_bytes", "replay_again")
+                 "closed", "dropped", "max_pending", "_waiter", "task", "held_bytes", "replay_again",
+                 "transport", "chunked", "_wake_receive")
 
     def __init__(self, story_id: int, last_id: int, max_pending: int, newsroom: bool = False) -> None:
         self.story_id = story_id
@@ -48,7 +56,7 @@ class StreamSubscriber:
         self.last_id = last_id
         self.pending: list[bytes] = []
         self.pending_bytes = 0
-        self.held: list[tuple[int, bytes]] = []
+        self.held: list[tuple[int, bytes, bytes]] = []
         self.catching_up = True
         self.closed = False
         self.dropped = False
@@ -57,14 +65,18 @@ class StreamSubscriber:
         self.task: asyncio.Task[None] | None = None
         self.held_bytes = 0
         self.replay_again = False
+        self.transport: asyncio.WriteTransport | None = None  # set when the stream goes direct
+        self.chunked = False  # direct writes carry HTTP/1.1 chunk framing
+        self._wake_receive: Callable[[], None] | None = None  # direct: wakes the stream's task
 
-    def deliver(self, event_id: int, frame: bytes, public: bool = True) -> None:
+    def deliver(self, event_id: int, frame: bytes, public: bool = True, chunk: bytes = b"") -> None:
+        """`frame` is the event; `chunk` the same, framed as one HTTP/1.1 chunk."""
         if not public and not self.newsroom:
             return
         if self.catching_up:
             # Held aside during the replay. Too much of it is no reason to drop a reader that
             # keeps up: forget it and replay once more from the log, which has it all.
-            self.held.append((event_id, frame))
+            self.held.append((event_id, frame, chunk))
             self.held_bytes += len(frame)
             if self.held_bytes > self.max_pending:
                 self.held.clear()
@@ -72,10 +84,32 @@ class StreamSubscriber:
                 self.replay_again = True
         elif event_id > self.last_id:
             self.last_id = event_id
-            self.push(frame)
+            if self.transport is not None:
+                self.write(chunk if self.chunked else frame)
+            else:
+                self.push(frame)
+
+    def write(self, data: bytes) -> None:
+        """Direct: onto the reader's socket now, or drop a reader too far behind."""
+        transport = self.transport
+        assert transport is not None
+        if transport.is_closing():  # gone: the heartbeat finds out at the latest
+            self.close()
+            return
+        transport.write(data)
+        self.pending_bytes = transport.get_write_buffer_size()  # what the kernel would not take yet
+        if self.pending_bytes > self.max_pending:
+            self.dropped = True
+            transport.abort()  # no flushing to a reader that does not read
+            self.close()
 
     def push(self, frame: bytes) -> None:
         if self.closed:
+            return
+        if self.transport is not None:
+            if self.chunked:
+                frame = sse.HEARTBEAT_CHUNK if frame == sse.HEARTBEAT else sse.chunk(frame)
+            self.write(frame)
             return
         self.pending.append(frame)
         self._count(len(frame))
@@ -90,13 +124,18 @@ class StreamSubscriber:
             if self.task is not None:
                 self.task.cancel()  # it may be stuck writing to a reader that does not read
 
-    def release(self) -> None:
-        """End of the replay: send what arrived meanwhile, above the last id sent."""
+    def release(self, transport: asyncio.WriteTransport | None = None, chunked: bool = False,
+                wake_receive: Callable[[], None] | None = None) -> None:
+        """End of the replay: send what arrived meanwhile, above the last id sent; with a
+        transport, the stream goes direct from here on."""
+        self.transport = transport
+        self.chunked = chunked
+        self._wake_receive = wake_receive
         self.catching_up = False
         held, self.held = self.held, []
         self.pending_bytes = sum(len(f) for f in self.pending)
-        for event_id, frame in held:
-            self.deliver(event_id, frame)
+        for event_id, frame, chunk in held:
+            self.deliver(event_id, frame, True, chunk)
 
     def close(self) -> None:
         self.closed = True
@@ -105,6 +144,8 @@ class StreamSubscriber:
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+        if self._wake_receive is not None:
+            self._wake_receive()
 
     async def wait(self) -> None:
         self._waiter = asyncio.get_running_loop().create_future()
@@ -116,6 +157,21 @@ class StreamSubscriber:
         self.pending.clear()
         self.pending_bytes = 0
         return data
+
+
+def direct_connection(send: Send) -> tuple[asyncio.WriteTransport, bool, Callable[[], None]] | None:
+    """When `send` is uvicorn's own (httptools) and nothing wraps it: the reader's transport,
+    whether the response is chunked, and what wakes this request's `receive`. None otherwise
+    (the stream then runs through ASGI `send`)."""
+    cycle = getattr(send, "__self__", None)
+    if cycle is None or not type(cycle).__module__.endswith("httptools_impl"):
+        return None
+    transport = getattr(cycle, "transport", None)
+    chunked = getattr(cycle, "chunked_encoding", None)
+    message_event = getattr(cycle, "message_event", None)
+    if transport is None or chunked is None or message_event is None or getattr(cycle, "disconnected", True):
+        return None
+    return transport, bool(chunked), message_event.set
 
 
 def requested_cursor(scope: Scope) -> str | None:
@@ -157,10 +213,12 @@ class LiveEndpoint:
 
         await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
         await send({"type": "http.response.body", "body": sse.retry() + b": live\n\n", "more_body": True})
+        direct = direct_connection(send)
         subscriber = StreamSubscriber(story_id, 0, live.max_pending, self.newsroom)
         subscriber.task = asyncio.current_task()  # type: ignore[assignment]
         live.hub.add(subscriber)
-        watcher = asyncio.create_task(watch_disconnect(receive, subscriber))
+        # Direct streams learn that the reader left from their transport; ASGI ones from receive.
+        watcher = None if direct else asyncio.create_task(watch_disconnect(receive, subscriber))
         try:
             cursor = await self.start_point(requested_cursor(scope), send)
             if cursor is not None:
@@ -169,14 +227,22 @@ class LiveEndpoint:
                     subscriber.replay_again = False
                     cursor = await self.replay(story_id, cursor, send)
             subscriber.last_id = cursor if cursor is not None else live.follower.last_id
-            subscriber.release()
-            while True:
-                if subscriber.pending:
-                    await send({"type": "http.response.body", "body": subscriber.take(), "more_body": True})
-                elif subscriber.closed:
-                    break
-                else:
-                    await subscriber.wait()
+            if direct:
+                subscriber.release(*direct)
+                # The hub writes; this task sleeps in `receive` until the reader leaves (a
+                # disconnect) or the stream is ended here (close() wakes it).
+                while not subscriber.closed:
+                    if (await receive())["type"] == "http.disconnect":
+                        subscriber.close()
+            else:
+                subscriber.release()
+                while True:
+                    if subscriber.pending:
+                        await send({"type": "http.response.body", "body": subscriber.take(), "more_body": True})
+                    elif subscriber.closed:
+                        break
+                    else:
+                        await subscriber.wait()
         except asyncio.CancelledError:
             if not subscriber.dropped:
                 raise
@@ -184,7 +250,8 @@ class LiveEndpoint:
             log.warning("live: stream of %s ended (%s)", slug, exc.__class__.__name__)
         finally:
             live.hub.remove(subscriber)
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
         if not subscriber.dropped:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
