@@ -1,0 +1,69 @@
+"""The fan-out benchmark (benchmarks/fanout) runs, and every reader gets every update once.
+
+A small functional run: a few hundred readers on Dateline alone, a few posts. It checks the
+harness and the delivery guarantee, not speed: no timing assertion here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import missing_service
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / "benchmarks" / "fanout" / "run.py"
+READERS = 300
+POSTS = 3
+
+pytestmark = pytest.mark.slow
+
+
+def test_fanout_benchmark_delivers_every_update_once(tmp_path: Path) -> None:
+    if not Path("/proc/self/stat").exists():
+        missing_service("the fan-out benchmark reads CPU and memory from /proc (Linux only)")
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        missing_service("uvloop is not installed (it comes with uvicorn[standard])")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, str(RUN), "--servers", "dateline", "--readers", str(READERS), "--posts", str(POSTS),
+         "--rate", "10", "--settle", "0.5", "--read-spike-seconds", "1" if shutil.which("wrk") else "0",
+         "--no-plot", "--out", str(out)],
+        capture_output=True, text=True, timeout=180, cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((out / "results.json").read_text())
+
+    assert {"benchmark", "machine", "command", "runs", "read_spike"} <= report.keys()
+    [run] = report["runs"]
+    assert "error" not in run, run
+    assert {
+        "server", "readers", "posts", "rate", "connect_seconds", "open_readers", "latency_ms", "deliveries",
+        "deliveries_per_second", "missing", "duplicates", "id_mismatch", "memory_per_reader_kb",
+        "pss_per_reader_kb", "server_cpu_per_1000_deliveries", "server_cpu_us_per_delivery",
+        "client_cpu_seconds", "settings",
+    } <= run.keys()
+    assert set(run["latency_ms"]) == {"p50", "p95", "p99", "max"}
+    assert run["server"] == "dateline"
+    assert run["open_readers"] == READERS
+    # Every reader got every post exactly once, each under one event id.
+    assert run["missing"] == 0
+    assert run["deliveries"] == READERS * POSTS
+    assert run["duplicates"] == 0
+    assert run["id_mismatch"] == 0
+    assert run["streams_ended"] == 0
+    # The table went to stdout.
+    assert "dateline" in done.stdout and "p99 ms" in done.stdout
+
+    if shutil.which("wrk"):
+        spike = report["read_spike"]
+        for name in ("story_page", "catch_up"):
+            assert spike[name]["status"] == 200
+            assert "cache-control" in spike[name]["headers"]
