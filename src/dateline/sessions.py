@@ -74,6 +74,19 @@ def lookup(conn: Connection, token: str, idle: timedelta) -> tuple[Session | Non
     return Session(row.session_id, _user(row), row.csrf_token), now - row.last_seen_at > TOUCH_EVERY
 
 
+def still_open(conn: Connection, session_ids: set[str], idle: timedelta) -> set[str]:
+    """Which of these sessions are still live (not ended, expired, or of a disabled user)."""
+    if not session_ids:
+        return set()
+    now = _now()
+    rows = conn.execute(
+        select(sessions.c.id, sessions.c.last_seen_at, sessions.c.expires_at)
+        .join(users, users.c.id == sessions.c.user_id)
+        .where(sessions.c.id.in_(session_ids), users.c.disabled.is_(False))
+    )
+    return {row.id for row in rows if row.expires_at > now and row.last_seen_at + idle > now}
+
+
 def touch(conn: Connection, session_id: str) -> None:
     conn.execute(update(sessions).where(sessions.c.id == session_id).values(last_seen_at=_now()))
 

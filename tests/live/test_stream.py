@@ -12,6 +12,7 @@ import threading
 import time
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 
 from conftest import Site
@@ -334,3 +335,34 @@ def test_under_uvicorn_streams_are_written_straight_to_the_socket(site: Site, se
         (last,) = stream.read_to_end(timeout=10)  # the story's change, then a clean end
         assert isinstance(last, Event) and last.type == "story.updated" and last.json()["status"] == "draft"
     wait_for(lambda: server.hub_count() == 0, what="an empty hub")
+
+
+def test_a_newsroom_stream_ends_when_its_session_does(site: Site, serve) -> None:  # noqa: F811
+    """Let in by a session, a newsroom stream does not outlive it: signed out here, it ends
+    within a heartbeat; a reader's stream is not affected."""
+    from conftest import PASSWORD
+
+    server = serve(heartbeat_seconds=1)
+    api = server.api()
+    slug = api.story()
+    server.settle()
+    with httpx.Client(base_url=server.base_url) as browser:
+        signed = browser.post("/api/v1/session", json={"username": "eve", "password": PASSWORD})
+        assert signed.status_code == 200
+        cookie = f"dateline_session={browser.cookies['dateline_session']}"
+        with SSEStream(f"{server.base_url}/newsroom/stories/{slug}/live", headers={"Cookie": cookie}) as desk, \
+                SSEStream(server.live_url(slug)) as reader:
+            wait_for(lambda: server.hub_count() == 2, what="the desk and a reader")
+            entry = api.post(slug, "Before signing out")
+            assert desk.next_event().json() == entry and reader.next_event().json() == entry
+            csrf = signed.json()["csrf_token"]
+            assert browser.delete("/api/v1/session", headers={"X-CSRF-Token": csrf}).status_code == 204
+            started = time.monotonic()
+            leftover = desk.read_to_end(timeout=10)
+            assert all(not isinstance(item, Event) for item in leftover)
+            assert time.monotonic() - started < 5, "within a heartbeat or two"
+            wait_for(lambda: server.hub_count() == 1, what="only the reader left")
+            later = api.post(slug, "After")
+            assert reader.next_event().json() == later
+        again = httpx.get(f"{server.base_url}/newsroom/stories/{slug}/live", headers={"Cookie": cookie})
+        assert again.status_code == 401

@@ -7,9 +7,11 @@ a broker nudges the other processes, and `LiveEndpoint` serves /stories/{slug}/l
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from datetime import timedelta
 
-from .. import events, stories
+from .. import events, sessions, stories
 from ..config import Settings
 from ..db import Database
 from .brokers import Broker, broker_for
@@ -18,6 +20,7 @@ from .hub import Hub
 from .stream import REPLAY_BATCH, LiveEndpoint
 
 __all__ = ["Live", "LiveEndpoint"]
+log = logging.getLogger("dateline.live")
 
 
 class Live:
@@ -30,18 +33,44 @@ class Live:
         self.max_pending = settings.stream_buffer_bytes
         self._story_ids: dict[str, int] = {}
         self._oldest: tuple[int, float] | None = None
+        self._session_idle = timedelta(minutes=settings.session_idle_minutes)
+        self._sessions_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.follower.start()
         await self.broker.start(self.follower.nudge)
         self.db.add_commit_listener(self._after_commit)
         self.hub.start()
+        self._sessions_task = asyncio.get_running_loop().create_task(self._check_sessions(), name="live-sessions")
 
     async def stop(self) -> None:
         self.db.remove_commit_listener(self._after_commit)
+        if self._sessions_task is not None:
+            self._sessions_task.cancel()
         await self.hub.stop()
         await self.follower.stop()
         await self.broker.close()
+
+    async def _check_sessions(self) -> None:
+        """Newsroom streams end within a heartbeat once their session does (sign-out,
+        disabled account, demotion, new password, expiry): they were let in by it."""
+        while True:
+            await asyncio.sleep(self.hub.heartbeat_seconds)
+            streams = [s for readers in self.hub.stories.values() for s in readers if getattr(s, "session_id", None)]
+            if not streams:
+                continue
+            try:
+                alive = await asyncio.to_thread(self._open_sessions, {s.session_id for s in streams})
+            except Exception as exc:  # noqa: BLE001 - the database is down: check next time
+                log.warning("live: cannot check newsroom sessions (%s)", exc.__class__.__name__)
+                continue
+            for stream in streams:
+                if stream.session_id not in alive:
+                    stream.close()
+
+    def _open_sessions(self, session_ids: set[str]) -> set[str]:
+        with self.db.read() as conn:
+            return sessions.still_open(conn, session_ids, self._session_idle)
 
     def _after_commit(self) -> None:
         self.follower.nudge_threadsafe()

@@ -48,7 +48,7 @@ class StreamSubscriber:
 
     __slots__ = ("story_id", "newsroom", "last_id", "pending", "pending_bytes", "held", "catching_up",
                  "closed", "dropped", "max_pending", "_waiter", "task", "held_bytes", "replay_again",
-                 "transport", "chunked", "_wake_receive")
+                 "transport", "chunked", "_wake_receive", "session_id")
 
     def __init__(self, story_id: int, last_id: int, max_pending: int, newsroom: bool = False) -> None:
         self.story_id = story_id
@@ -68,6 +68,7 @@ class StreamSubscriber:
         self.transport: asyncio.WriteTransport | None = None  # set when the stream goes direct
         self.chunked = False  # direct writes carry HTTP/1.1 chunk framing
         self._wake_receive: Callable[[], None] | None = None  # direct: wakes the stream's task
+        self.session_id: str | None = None  # newsroom: the sign-in session it was opened with
 
     def deliver(self, event_id: int, frame: bytes, public: bool = True, chunk: bytes = b"") -> None:
         """`frame` is the event; `chunk` the same, framed as one HTTP/1.1 chunk."""
@@ -197,10 +198,12 @@ class LiveEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         live = self.live
         slug = scope["path_params"]["slug"]
+        session_id = None
         if self.newsroom:
-            request = Request(scope)
-            if await asyncio.to_thread(session_from_cookie, request) is None:
+            session = await asyncio.to_thread(session_from_cookie, Request(scope))
+            if session is None:
                 return await not_found(send, 401, "Sign in to the newsroom first.")
+            session_id = session.id  # checked again every heartbeat: see Live.check_sessions
         try:
             story_id = await live.story_id(slug, include_drafts=self.newsroom)
         except Exception as exc:  # noqa: BLE001 - the database is down: come back later
@@ -215,6 +218,7 @@ class LiveEndpoint:
         await send({"type": "http.response.body", "body": sse.retry() + b": live\n\n", "more_body": True})
         direct = direct_connection(send)
         subscriber = StreamSubscriber(story_id, 0, live.max_pending, self.newsroom)
+        subscriber.session_id = session_id
         subscriber.task = asyncio.current_task()  # type: ignore[assignment]
         live.hub.add(subscriber)
         # Direct streams learn that the reader left from their transport; ASGI ones from receive.
