@@ -19,6 +19,7 @@ import asyncio
 import ipaddress
 import socket
 import ssl
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -31,6 +32,7 @@ from hpack import NeverIndexedHeaderTuple
 MAX_HEADER_BYTES = 16_384
 MAX_BODY_BYTES = 65_536
 TIMEOUT = 15.0
+RESOLVE_SECONDS = 300.0
 
 
 class PushHttpError(Exception):
@@ -246,6 +248,7 @@ class _Service:
         self.slots = asyncio.Semaphore(concurrency)
         self.idle: list[_Connection] = []
         self.address: str | None = None
+        self.resolved_at = 0.0
         self._resolving = asyncio.Lock()
         self.ssl_context = ssl_context
         self.http2: _H2Connection | None = None
@@ -253,8 +256,10 @@ class _Service:
         self._connecting = asyncio.Lock()
 
     async def _resolve(self) -> str:
+        """The address to connect to, checked; looked up again after `RESOLVE_SECONDS`, for
+        new connections (push services move)."""
         async with self._resolving:
-            if self.address is None:
+            if self.address is None or time.monotonic() - self.resolved_at > RESOLVE_SECONDS:
                 try:
                     infos = await asyncio.get_running_loop().getaddrinfo(
                         self.host, self.port, type=socket.SOCK_STREAM)
@@ -266,6 +271,7 @@ class _Service:
                     if not (ip.is_global or (self.allow_loopback and ip.is_loopback)):
                         raise PushHttpError(f"{self.host} resolves to a non-public address ({ip})", retry=False)
                 self.address = addresses[0]
+                self.resolved_at = time.monotonic()
             return self.address
 
     async def _connect(self) -> _Connection | _H2Connection:
@@ -393,11 +399,6 @@ class PushClient:
                 scheme, host, port, self.concurrency, self.allow_loopback, self.ssl_context)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         return await service.post(target, headers, body)
-
-    def forget_addresses(self) -> None:
-        """Resolve every host again on the next request (DNS answers change)."""
-        for service in self.services.values():
-            service.address = None
 
     def close(self) -> None:
         for service in self.services.values():

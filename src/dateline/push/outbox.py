@@ -137,7 +137,7 @@ def enqueue(conn: Connection, story: Row[Any], entry: dict[str, Any], ttl: int, 
         )
         .returning(push_notifications.c.id)
     ).scalar_one()
-    conn.execute(
+    conn.execute(  # the message carries the notification's own id: known only now
         update(push_notifications)
         .where(push_notifications.c.id == notification_id)
         .values(payload=payload(notification_id, story, entry).decode())
