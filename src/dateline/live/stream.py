@@ -203,7 +203,7 @@ class LiveEndpoint:
             session = await asyncio.to_thread(session_from_cookie, Request(scope))
             if session is None:
                 return await not_found(send, 401, "Sign in to the newsroom first.")
-            session_id = session.id  # checked again every heartbeat: see Live.check_sessions
+            session_id = session.id  # checked again every heartbeat (Live._check_sessions)
         try:
             story_id = await live.story_id(slug, include_drafts=self.newsroom)
         except Exception as exc:  # noqa: BLE001 - the database is down: come back later
@@ -221,7 +221,8 @@ class LiveEndpoint:
         subscriber.session_id = session_id
         subscriber.task = asyncio.current_task()  # type: ignore[assignment]
         live.hub.add(subscriber)
-        # Direct streams learn that the reader left from their transport; ASGI ones from receive.
+        # A direct stream's own task waits in `receive` below; through ASGI, the writing loop
+        # needs a watcher beside it to hear of the disconnect.
         watcher = None if direct else asyncio.create_task(watch_disconnect(receive, subscriber))
         try:
             cursor = await self.start_point(requested_cursor(scope), send)
