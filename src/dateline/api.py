@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
 from pathlib import Path as FilePath
 from typing import Annotated, Any
@@ -28,7 +27,7 @@ from .api_models import (
 )
 from .api_models import Entry as EntryOut
 from .db import Database
-from .http_cache import not_modified
+from .http_cache import http_date, not_modified
 from .problems import Problem
 from .push import outbox
 
@@ -406,7 +405,7 @@ def list_events(
         body, media_type="application/json",
         # Members get newsroom events too: a cache must not hand one answer to the other.
         headers={"ETag": etag, "Cache-Control": cache_control, "Vary": "Authorization, Cookie",
-                 "Last-Modified": format_datetime(story.updated_at.astimezone(timezone.utc), usegmt=True)},
+                 "Last-Modified": http_date(story.updated_at)},
     )
 
 

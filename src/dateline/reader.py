@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from . import entries, stories
 from .db import Database
-from .http_cache import not_modified
+from .http_cache import http_date, not_modified
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -41,9 +41,7 @@ def _render(request: Request, name: str, etag: str, modified: datetime, **contex
     context["site_name"] = request.app.state.settings.site_name
     response = templates.TemplateResponse(request, name, context)
     response.headers["ETag"] = etag
-    response.headers["Last-Modified"] = modified.astimezone(timezone.utc).strftime(
-        "%a, %d %b %Y %H:%M:%S GMT"
-    )
+    response.headers["Last-Modified"] = http_date(modified)
     response.headers["Cache-Control"] = CACHE_PUBLIC
     return response
 
