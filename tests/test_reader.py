@@ -68,6 +68,15 @@ def test_pages_revalidate_cheaply_and_change_with_the_story(client: TestClient, 
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
 
 
+def test_pages_answer_head_as_caches_and_monitors_ask(client: TestClient, site: Site, live_story: str) -> None:
+    entry = post(client, site, live_story, body="News")
+    for path in ["/", f"/stories/{live_story}", f"/stories/{live_story}/entries/{entry['id']}"]:
+        full = client.get(path)
+        head = client.head(path)
+        assert head.status_code == 200 and head.content == b"", path
+        assert head.headers["ETag"] == full.headers["ETag"] and head.headers["Last-Modified"] == full.headers["Last-Modified"]
+
+
 def test_the_front_page_lists_live_stories_first(client: TestClient, site: Site) -> None:
     auth = site.auth("eve")
     client.post("/api/v1/stories", json={"headline": "Finished coverage", "status": "ended"}, headers=auth)

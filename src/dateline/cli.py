@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import resource
 import sys
 from typing import Any
 
@@ -82,6 +83,10 @@ def serve(database_url: str | None, host: str | None, port: int | None, workers:
     settings = _settings(database_url=database_url, host=host, port=port, workers=workers)
     db = Database.from_settings(settings)
     db.check_schema()
+    # Every live reader is an open file: take all the system allows (the workers inherit it).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     count = settings.workers or os.cpu_count() or 1
     click.echo(
         f"Dateline {__version__} on http://{settings.host}:{settings.port}/ ({count} "

@@ -117,7 +117,8 @@ class Settings:
         15.0, "Seconds between keep-alive comments on idle live streams.", float
     )
     max_streams: int = _setting(
-        15_000, "Open live streams per process; more are told to retry later.", _positive_int
+        15_000, "Open live streams per process (at most the process's open-file limit less 256; "
+        "`dateline serve` raises that limit to the system's maximum); more are told to retry later.", _positive_int
     )
     stream_buffer_bytes: int = _setting(
         262_144, "Bytes a live reader may fall behind before it is dropped (it reconnects and "

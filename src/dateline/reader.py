@@ -59,7 +59,7 @@ def _story_or_404(request: Request, slug: str) -> Row[Any]:
     return story
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def home(request: Request) -> Response:
     with _db(request).read() as conn:
         rows = stories.list_stories(conn)
@@ -71,7 +71,7 @@ def home(request: Request) -> Response:
     return _render(request, "home.html", etag, modified, stories=rows)
 
 
-@router.get("/stories/{slug}", response_class=HTMLResponse)
+@router.api_route("/stories/{slug}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def story_page(
     request: Request, slug: str,
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
@@ -112,7 +112,7 @@ def story_page(
     )
 
 
-@router.get("/stories/{slug}/entries/{entry_id}", response_class=HTMLResponse)
+@router.api_route("/stories/{slug}/entries/{entry_id}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def entry_page(request: Request, slug: str, entry_id: int) -> Response:
     story = _story_or_404(request, slug)
     with _db(request).read() as conn:

@@ -13,6 +13,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import Site
 from dateline import accounts, entries, events, stories
 from dateline.config import Settings
@@ -132,3 +134,16 @@ def test_local_broker_nudges_peers_and_cleans_up_after_the_dead(tmp_path: Path) 
         b.announce()  # after close, from a late commit: nothing happens
 
     asyncio.run(scenario())
+
+
+def test_a_process_takes_no_more_streams_than_it_can_open_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past its open-file limit a process cannot even accept a connection to say "come back
+    later": the cap stays 256 files below that limit, whatever DATELINE_MAX_STREAMS says."""
+    import resource
+
+    from dateline import live
+
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (1024, 4096))
+    assert live.stream_room() == 768
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    assert live.stream_room() > 15_000

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import time
 from datetime import timedelta
 
@@ -23,13 +24,20 @@ __all__ = ["Live", "LiveEndpoint"]
 log = logging.getLogger("dateline.live")
 
 
+def stream_room() -> int:
+    """How many streams this process can hold: each is an open file, and a process past its
+    limit fails to accept connections instead of telling readers to come back later."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 1_000_000_000 if soft == resource.RLIM_INFINITY else max(16, soft - 256)
+
+
 class Live:
     def __init__(self, db: Database, settings: Settings, broker: Broker | None = None) -> None:
         self.db = db
         self.hub = Hub(heartbeat_seconds=settings.heartbeat_seconds)
         self.broker = broker or broker_for(settings.broker, settings.database_url)
         self.follower = Follower(db, self.hub, settings.live_poll_seconds, self._story_changed)
-        self.max_streams = settings.max_streams
+        self.max_streams = min(settings.max_streams, stream_room())
         self.max_pending = settings.stream_buffer_bytes
         self._story_ids: dict[str, int] = {}
         self._oldest: tuple[int, float] | None = None
