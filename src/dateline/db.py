@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,11 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         self._commit_listeners: list[Callable[[], None]] = []
         self._listeners_lock = threading.Lock()
+        # SQLite has one writer at a time, and its busy handler is not first come, first
+        # served: under a burst of posts a writer could keep losing the race past the busy
+        # timeout. Writers of this process queue here instead, in order; only other
+        # processes' writers meet the busy handler.
+        self._writers: AbstractContextManager[Any] = threading.RLock() if self.is_sqlite else nullcontext()
         if self.is_sqlite:
             database = make_url(self.url).database
             if database and database != ":memory:":
@@ -86,7 +91,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction; on success, commit listeners learn that the log has grown."""
-        with self.engine.connect().execution_options(dateline_write=True) as conn:
+        with self._writers, self.engine.connect().execution_options(dateline_write=True) as conn:
             with conn.begin():
                 yield conn
         for listener in list(self._commit_listeners):
