@@ -4,12 +4,25 @@
 self.addEventListener("install", function () { self.skipWaiting(); });
 self.addEventListener("activate", function (event) { event.waitUntil(self.clients.claim()); });
 
+// One push at a time: two arriving together must not both read the story's notification
+// before either replaces it (the count, and the check for a copy, would both go wrong).
+var queue = Promise.resolve();
+// Each story's last notification ({id, count}), also kept here: the browser's list of shown
+// notifications can lag behind, or lose one it closed by itself. The count runs until the
+// reader opens the story from a notification.
+var current = {};
+
 self.addEventListener("push", function (event) {
   var message;
   try { message = event.data.json(); } catch (e) { return; }
+  queue = queue.then(function () { return show(message); }, function () { return show(message); });
+  event.waitUntil(queue);
+});
+
+function show(message) {
   var tag = "dateline-" + message.story;
-  event.waitUntil(self.registration.getNotifications({ tag: tag }).then(function (shown) {
-    var previous = shown.length ? shown[0].data || {} : {};
+  return self.registration.getNotifications({ tag: tag }).then(function (shown) {
+    var previous = current[tag] || (shown.length && shown[0].data) || {};
     // The same notification twice (resent after a server crash): nothing new to show.
     if (previous.id === message.id) return;
     // One notification a story: a newer update replaces the older one and counts it.
@@ -26,12 +39,14 @@ self.addEventListener("push", function (event) {
     };
     if (message.image) options.image = message.image;
     var title = count > 1 ? message.title + " (" + count + " new updates)" : message.title;
+    current[tag] = options.data;
     return self.registration.showNotification(title, options);
-  }));
-});
+  });
+}
 
 self.addEventListener("notificationclick", function (event) {
   var data = event.notification.data || {};
+  delete current[event.notification.tag];
   event.notification.close();
   if (event.action === "unsubscribe") {
     event.waitUntil(unsubscribe(data.story));
