@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import Connection
 from starlette.exceptions import HTTPException
 
 from . import accounts, auth, entries, sessions, stories
@@ -151,14 +152,20 @@ def create_story(
     request: Request, headline: Annotated[str, Form(min_length=1, max_length=200)],
     dateline: Annotated[str, Form(max_length=80)] = "", csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    session = _session(request)
-    _check_form_csrf(session, csrf_token)
-    if not session.user.role.at_least(Role.editor):
-        raise HTTPException(403, "Only editors can start stories.")
+    _editor_form(request, csrf_token, "start stories")
     headline = _headline(headline)
     with request.app.state.db.write() as conn:
         story = stories.create_story(conn, headline=headline, dateline=" ".join(dateline.split()))
     return RedirectResponse(f"/newsroom/stories/{story.slug}", status_code=303)
+
+
+def _editor_form(request: Request, csrf_token: str, action: str) -> sessions.Session:
+    """The session behind a form post that only editors may make."""
+    session = _session(request)
+    _check_form_csrf(session, csrf_token)
+    if not session.user.role.at_least(Role.editor):
+        raise HTTPException(403, f"Only editors can {action}.")
+    return session
 
 
 def _headline(text: str) -> str:
@@ -168,9 +175,8 @@ def _headline(text: str) -> str:
     return headline
 
 
-def _desk_story(request: Request, slug: str) -> Any:
-    with request.app.state.db.read() as conn:
-        story = stories.get_story(conn, slug, include_drafts=True)
+def _desk_story(conn: Connection, slug: str) -> Any:
+    story = stories.get_story(conn, slug, include_drafts=True)
     if story is None:
         raise HTTPException(404, "There is no story at this address.")
     return story
@@ -179,8 +185,8 @@ def _desk_story(request: Request, slug: str) -> Any:
 @router.get("/stories/{slug}", response_class=HTMLResponse)
 def desk(request: Request, slug: str) -> Response:
     session = _session(request)
-    story = _desk_story(request, slug)
     with request.app.state.db.read() as conn:
+        story = _desk_story(conn, slug)
         followers = outbox.follower_count(conn, story.id)
     return _page(
         request, "desk.html", session, story=story, story_json=json.dumps(stories.story_json(story)),
@@ -195,14 +201,9 @@ def update_story(
     status: Annotated[str, Form(pattern="^(draft|live|ended)$")] = "draft",
     requires_approval: Annotated[str, Form(max_length=5)] = "", csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    session = _session(request)
-    _check_form_csrf(session, csrf_token)
-    if not session.user.role.at_least(Role.editor):
-        raise HTTPException(403, "Only editors can change stories.")
+    _editor_form(request, csrf_token, "change stories")
     with request.app.state.db.write() as conn:
-        story = stories.get_story(conn, slug, include_drafts=True)
-        if story is None:
-            raise HTTPException(404, "There is no story at this address.")
+        story = _desk_story(conn, slug)
         stories.update_story(conn, story, {
             "headline": _headline(headline), "dateline": " ".join(dateline.split()),
             "summary": summary.strip(), "status": status, "requires_approval": requires_approval == "on",
@@ -213,8 +214,8 @@ def update_story(
 @router.get("/stories/{slug}/entries/{entry_id}/history", response_class=HTMLResponse)
 def history(request: Request, slug: str, entry_id: int) -> Response:
     session = _session(request)
-    story = _desk_story(request, slug)
     with request.app.state.db.read() as conn:
+        story = _desk_story(conn, slug)
         entry = entries.get_entry(conn, story.id, entry_id, include_pending=True)
         revisions = entries.list_revisions(conn, entry_id) if entry else []
     if not revisions:
