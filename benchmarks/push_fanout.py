@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT / "tests" / "push"))  # the test push service
 
 from push_service import Browser, PushService  # noqa: E402
 
-from dateline import accounts, stories  # noqa: E402
+from dateline.accounts import users as accounts  # noqa: E402
+from dateline.stories import story as stories  # noqa: E402
 from dateline.db import Database  # noqa: E402
 from dateline.push import subscriptions  # noqa: E402
 from dateline.schema import push_subscriptions  # noqa: E402

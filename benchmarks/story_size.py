@@ -20,8 +20,9 @@ warnings.filterwarnings("ignore")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from dateline import accounts, entries, stories  # noqa: E402
-from dateline.accounts import Role  # noqa: E402
+from dateline.accounts import users as accounts  # noqa: E402
+from dateline.stories import entries, story as stories  # noqa: E402
+from dateline.accounts.users import Role  # noqa: E402
 from dateline.app import create_app  # noqa: E402
 from dateline.config import Settings  # noqa: E402
 from dateline.db import Database  # noqa: E402

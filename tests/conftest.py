@@ -26,8 +26,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from dateline import accounts
-from dateline.accounts import Role
+from dateline.accounts import users as accounts
+from dateline.accounts.users import Role
 from dateline.app import create_app
 from dateline.config import Settings
 from dateline.db import Database, normalize_url

@@ -18,7 +18,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from conftest import Site
-from dateline import accounts, entries, stories
+from dateline.accounts import users as accounts
+from dateline.stories import entries, story as stories
 from dateline.app import create_app
 from dateline.push import subscriptions
 from dateline.config import Settings

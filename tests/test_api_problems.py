@@ -84,8 +84,8 @@ def test_unknown_story_entry_and_route_are_404s(client: TestClient, site: Site, 
 
 def test_a_non_numeric_entry_id_or_cursor_is_refused(client: TestClient, site: Site, live_story: str) -> None:
     assert_problem(client.get(f"/api/v1/stories/{live_story}/entries/abc"), 422, "entry_id")
-    assert_problem(client.get(f"/api/v1/stories/{live_story}/entries", params={"cursor": "zz"}), 400, "cursor")
-    assert_problem(client.get(f"/api/v1/stories/{live_story}/entries", params={"cursor": "²"}), 400, "cursor")
+    assert_problem(client.get(f"/api/v1/stories/{live_story}/entries", params={"cursor": "zz"}), 422, "cursor")
+    assert_problem(client.get(f"/api/v1/stories/{live_story}/entries", params={"cursor": "²"}), 422, "cursor")
     assert_problem(client.get(f"/api/v1/stories/{live_story}/entries", params={"limit": 1000}), 422, "limit")
     assert_problem(client.get(f"/api/v1/stories/{live_story}/events", params={"after": -1}), 422, "after")
 

@@ -73,7 +73,7 @@ def test_password_stdin_sets_the_password(tmp_path: Path, site: Site) -> None:
     "args, message",
     [
         (("token", "create", "ghost"), "no user named 'ghost'"),
-        (("user", "add", "Bad Name!"), "username must be"),
+        (("user", "add", "Bad Name!"), "username is"),
         (("user", "add", "short", "--password-stdin"), "at least 10 characters"),
         (("user", "add", "x1", "--role", "chief"), "Invalid value for '--role'"),
         (("init", "--database", "mysql://localhost/x"), "expected a sqlite:/// or postgresql:// URL"),

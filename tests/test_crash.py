@@ -30,7 +30,7 @@ from sqlalchemy import create_engine, select, text
 
 from conftest import PASSWORD, POSTGRES_URL, ServerProcess, missing_service
 from dateline.db import Database, normalize_url
-from dateline.events import ENTRY_CREATED
+from dateline.vocabulary import ENTRY_CREATED
 from dateline.schema import entries, events, stories
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dateline import api_models
+from dateline.api import models as api_models
 from dateline.config import described_settings
 
 ROOT = Path(__file__).resolve().parent.parent

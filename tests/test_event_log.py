@@ -18,7 +18,9 @@ from typing import Any
 from sqlalchemy import Row, delete, select
 
 from conftest import Site
-from dateline import accounts, entries, events, stories
+from dateline.accounts import users as accounts
+from dateline import vocabulary
+from dateline.stories import entries, events, story as stories
 from dateline.schema import events as events_table
 from dateline.schema import stories as stories_table
 
@@ -160,15 +162,15 @@ def test_replay_leaves_out_a_deleted_entrys_events_but_keeps_its_deletion(site: 
                 .order_by(events_table.c.id)
             )
         )
-    assert [r.type for r in doomed_rows] == [events.ENTRY_CREATED, events.ENTRY_UPDATED, events.ENTRY_DELETED]
+    assert [r.type for r in doomed_rows] == [vocabulary.ENTRY_CREATED, vocabulary.ENTRY_UPDATED, vocabulary.ENTRY_DELETED]
     created_id, updated_id, deleted_id = (r.id for r in doomed_rows)
 
     types_and_entries = [(e.type, _entry_id(e)) for e in everything]
     assert types_and_entries == [
-        (events.STORY_CREATED, None),
-        (events.ENTRY_CREATED, kept["id"]),
-        (events.ENTRY_CREATED, later["id"]),
-        (events.ENTRY_DELETED, doomed["id"]),
+        (vocabulary.STORY_CREATED, None),
+        (vocabulary.ENTRY_CREATED, kept["id"]),
+        (vocabulary.ENTRY_CREATED, later["id"]),
+        (vocabulary.ENTRY_DELETED, doomed["id"]),
     ]
     replayed_ids = [e.id for e in everything]
     assert created_id not in replayed_ids and updated_id not in replayed_ids

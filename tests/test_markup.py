@@ -10,9 +10,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from dateline import markup
-from dateline.entries import render_html
-from dateline.markup import ALLOWED_TAGS, LINK_REL, render_markdown, sanitize
+from dateline.stories import markup
+from dateline.stories.entries import render_html
+from dateline.stories.markup import ALLOWED_TAGS, LINK_REL, render_markdown, sanitize
 
 
 class Elements(HTMLParser):

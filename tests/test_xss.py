@@ -41,7 +41,7 @@ from urllib.parse import quote, unquote
 import pytest
 from fastapi.testclient import TestClient
 
-from dateline import markup
+from dateline.stories import markup
 
 PAYLOADS: list[str] = json.loads((Path(__file__).parent / "data" / "xss_payloads.json").read_text("utf-8"))
 

@@ -1,8 +1,8 @@
 """The web application: settings and database in, one ASGI app out.
 
-Routes: the live stream (`live.LiveEndpoint`), the JSON API (`api.router`), the reader
-pages (`reader.router`), the newsroom and push subscriptions. Each process also runs a push
-sender, which works through the notification outbox. The middleware here is plain ASGI so it never buffers a stream.
+This is where the parts meet: the live delivery (`live.Live`) and the push sender of this
+process, the route table (`routes.py`), the error handlers and the middleware. Each process
+runs one of each.
 """
 
 from __future__ import annotations
@@ -10,115 +10,27 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
-from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.routing import Match, Route
+from starlette.types import Receive, Scope, Send
 
-from . import __version__, api, newsroom, problems, reader
+from . import __version__, routes
 from .config import Settings
 from .db import Database
-from .embeds import PLAYER_ORIGINS
-from .live import Live, LiveEndpoint
-from .push import routes as push_routes
+from .live import Live
+from .live.stream import check_direct_path
+from .newsroom.pages import SignInRequired, sign_in_redirect
 from .push.sender import PushSender
-
-STATIC = Path(__file__).with_name("static")
-
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    f"frame-src {' '.join(PLAYER_ORIGINS)}; "
-    "frame-ancestors 'none'"
-)
-SECURITY_HEADERS = [
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"strict-origin-when-cross-origin"),
-    (b"x-frame-options", b"DENY"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-]
-
-
-class SecurityHeaders:
-    """Adds the security headers to every response that has not set its own."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers += [(n, v) for n, v in SECURITY_HEADERS if n not in present]
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
-
-
-class BodyLimit:
-    """Refuses request bodies over the limit with 413, before any handler reads them."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                return await self._refuse(scope, receive, send)
-        received = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge()
-            return message
-
-        try:
-            await self.app(scope, counting_receive, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problems.problem_response(
-            413, f"The request body is larger than the limit of {self.max_bytes} bytes.",
-            instance=scope.get("path"),
-        )
-        await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class MediaFiles(StaticFiles):
-    """Uploaded photos: content-addressed names, so they never change and cache forever."""
-
-    def file_response(self, *args: Any, **kwargs: Any) -> Response:
-        response = super().file_response(*args, **kwargs)
-        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
-        return response
+from .reader.pages import error_page
+from .web import problems
+from .web.middleware import BodyLimit, SecurityHeaders
+from .web.rate_limit import AddressLimit
 
 
 class DatelineApp(FastAPI):
-    """FastAPI, with the readers' live stream answered at the door.
+    """FastAPI, with the routes of `door` answered before anything else.
 
     `/stories/{slug}/live` is the one route that holds hundreds of thousands of connections
     open. Served here, ahead of the middleware, it gets uvicorn's own `send`, so its events
@@ -126,16 +38,15 @@ class DatelineApp(FastAPI):
     middleware: a GET with no body, and its headers are its own.
     """
 
-    live_endpoint: LiveEndpoint
+    door: list[Route] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
-            path: str = scope["path"]
-            if path.startswith("/stories/") and path.endswith("/live"):
-                slug = path[len("/stories/"):-len("/live")]
-                if slug and "/" not in slug:
-                    scope["path_params"] = {"slug": slug}
-                    return await self.live_endpoint(scope, receive, send)
+            for route in self.door:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child_scope)
+                    return await route.handle(scope, receive, send)
         await super().__call__(scope, receive, send)
 
 
@@ -151,6 +62,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db.check_schema()  # refuse to serve a database this version does not understand
+        check_direct_path()
         await live.start()
         await push_sender.start()
         # Everything built so far lives as long as the process: out of the collector's sight,
@@ -173,20 +85,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db
     app.state.live = live
-    app.state.push_address_limit = push_routes.AddressLimit()
-    problems.install(app, html_error=reader.error_page)
-    app.live_endpoint = LiveEndpoint(live)
-    app.router.routes.append(Route("/stories/{slug}/live", app.live_endpoint, methods=["GET"]))  # HEAD, docs
-    app.router.routes.append(
-        Route("/newsroom/stories/{slug}/live", LiveEndpoint(live, newsroom=True), methods=["GET"])
-    )
-    app.include_router(api.router)
-    app.include_router(newsroom.router)
-    app.include_router(push_routes.router)
-    app.add_exception_handler(newsroom.SignInRequired, newsroom.sign_in_redirect)  # type: ignore[arg-type]
-    app.include_router(reader.router)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.mount("/media", MediaFiles(directory=settings.media_dir, check_dir=False), name="media")
+    app.state.push_address_limit = AddressLimit()
+    problems.install(app, html_error=error_page)
+    app.add_exception_handler(SignInRequired, sign_in_redirect)
+    app.door = routes.install(app, live, settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(SecurityHeaders)
     return app

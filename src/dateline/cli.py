@@ -15,13 +15,15 @@ from typing import Any
 import click
 from sqlalchemy.exc import OperationalError
 
-from . import __version__, accounts
-from .accounts import Role
+from . import __version__
+from .accounts import users as accounts
+from .accounts.users import Role
 from .config import ConfigError, Settings, env_name
 from .db import Database, SchemaOutOfDate
+from .errors import Refused
 from .push import subscriptions
 
-EXPECTED_ERRORS = (ConfigError, SchemaOutOfDate, accounts.AccountError)
+EXPECTED_ERRORS = (ConfigError, SchemaOutOfDate, Refused)
 
 
 class DatelineGroup(click.Group):

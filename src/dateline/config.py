@@ -1,15 +1,18 @@
 """Every setting Dateline reads, declared once.
 
 Each setting has a `DATELINE_*` environment variable, a default and a line of help.
-A `*_FILE` variant (``DATELINE_SECRET_KEY_FILE=/run/secrets/key``) reads the value from a
-file, for secrets. `docs/configuration.md` lists the same table; a test keeps them in step.
+A `*_FILE` variant (``DATELINE_DATABASE_URL_FILE=/run/secrets/db-url``) reads the value from
+a file, for secrets such as a database password. `docs/configuration.md` lists the same table; a test keeps them in step.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable
+from typing import Any
+
+from .vocabulary import BROKERS, BROWSER_PUSH_SERVICES
 
 
 class ConfigError(ValueError):
@@ -39,8 +42,8 @@ def _non_negative_int(value: str) -> int:
     return number
 
 
-def _setting(default: Any, help: str, cast: Callable[[str], Any] = str, secret: bool = False) -> Any:
-    return field(default=default, metadata={"help": help, "cast": cast, "secret": secret})
+def _setting(default: Any, help: str, cast: Callable[[str], Any] = str) -> Any:
+    return field(default=default, metadata={"help": help, "cast": cast})
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ class Settings:
         "`mailto:` or `https:` URL. Empty: the public URL, else `mailto:webmaster@localhost`.",
     )
     push_services: str = _setting(
-        "fcm.googleapis.com, *.push.services.mozilla.com, *.push.apple.com, *.notify.windows.com",
+        ", ".join(BROWSER_PUSH_SERVICES),
         "Push services that subscriptions may point at, comma-separated: the browsers' own "
         "(Chrome and most others, Firefox, Safari, Edge). `*.` matches subdomains; `*` alone "
         "allows any public https host.",
@@ -152,8 +155,8 @@ class Settings:
     def validate(self) -> None:
         if self.sqlite_synchronous.upper() not in {"FULL", "EXTRA", "NORMAL"}:
             raise ConfigError("DATELINE_SQLITE_SYNCHRONOUS: expected FULL, EXTRA or NORMAL")
-        if self.broker not in {"local", "none"}:
-            raise ConfigError("DATELINE_BROKER: expected local or none")
+        if self.broker not in BROKERS:
+            raise ConfigError(f"DATELINE_BROKER: expected {' or '.join(BROKERS)}")
         if not 0.05 <= self.live_poll_seconds <= 60:
             raise ConfigError("DATELINE_LIVE_POLL_SECONDS: expected 0.05 to 60")
         if not 1 <= self.heartbeat_seconds <= 300:
@@ -171,15 +174,11 @@ class Settings:
         return tuple(host.strip().lower() for host in self.push_services.split(",") if host.strip())
 
     def dump(self) -> dict[str, str]:
-        """Every setting with secrets and URL passwords redacted, for `dateline config`."""
+        """Every setting with the database URL's password redacted, for `dateline config`."""
         shown: dict[str, str] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.metadata["secret"] and value:
-                value = "********"
-            elif f.name == "database_url":
-                value = redact_url(value)
-            shown[env_name(f.name)] = str(value)
+            shown[env_name(f.name)] = redact_url(value) if f.name == "database_url" else str(value)
         return shown
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from conftest import ServerProcess
-from dateline import accounts, entries, stories
+from dateline.accounts import users as accounts
+from dateline.stories import entries, story as stories
 from dateline.db import Database
 
 from .conftest import Newsroom, copy_template

@@ -29,7 +29,7 @@ import pytest
 import uvicorn
 
 from conftest import Site, free_port
-from dateline import events
+from dateline.stories import events
 from dateline.app import create_app
 from dateline.config import Settings
 

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from conftest import Site
-from dateline import accounts, entries, events, stories
+from dateline.accounts import users as accounts
+from dateline.stories import entries, events, story as stories
 from dateline.config import Settings
 from dateline.db import Database
 from dateline.live import Live

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from conftest import ServerProcess, Site
-from dateline import accounts, entries, stories
+from dateline.accounts import users as accounts
+from dateline.stories import entries, story as stories
 from live_helpers import Api, as_triples, connection_owner, group_pids
 from sse_client import Comment, Event, SSEStream
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 
 from conftest import Site
-from dateline import accounts, entries, stories
+from dateline.accounts import users as accounts
+from dateline.stories import entries, story as stories
 from dateline.db import Database
 from dateline.live import sse
 from dateline.live.hub import Hub

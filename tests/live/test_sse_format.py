@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import Site
-from dateline.events import TYPES
+from dateline.vocabulary import EVENT_TYPES as TYPES
 from dateline.live import sse
 from live_helpers import InProcessServer, as_triples, serve, wait_for  # noqa: F401 - serve is a fixture
 from sse_client import Comment, Event, SSEStream, parse

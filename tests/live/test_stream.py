@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from conftest import Site
-from dateline import accounts, entries, stories
+from dateline.accounts import users as accounts
+from dateline.stories import entries, story as stories
 from live_helpers import Api, InProcessServer, as_triples, serve, wait_for  # noqa: F401 - serve is a fixture
 from sse_client import Comment, Event, SSEStream, StreamClosed
 

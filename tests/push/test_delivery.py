@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from conftest import ServerProcess, Site, table_counts
 from dateline.config import Settings
 from dateline.app import create_app
-from dateline import stories
+from dateline.stories import story as stories
 from dateline.push import subscriptions
 from dateline.schema import push_deliveries, push_subscriptions
 from push_service import PushService

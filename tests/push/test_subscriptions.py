@@ -33,14 +33,14 @@ def count(site: Site) -> int:
 
 
 def test_the_public_key_is_served_once_init_made_it(client: TestClient, site: Site) -> None:
-    assert client.get("/push/vapid-public-key").status_code == 503
+    assert client.get("/api/v1/push/vapid-public-key").status_code == 503
     with site.db.write() as conn:
         public = subscriptions.ensure_key(conn)
-    assert client.get("/push/vapid-public-key").json() == {"public_key": public}
+    assert client.get("/api/v1/push/vapid-public-key").json() == {"public_key": public}
     with site.db.write() as conn:
         assert subscriptions.ensure_key(conn) == public, "init again keeps the key"
         rotated = subscriptions.create_key(conn)
-    assert rotated != public and client.get("/push/vapid-public-key").json()["public_key"] == rotated
+    assert rotated != public and client.get("/api/v1/push/vapid-public-key").json()["public_key"] == rotated
 
 
 def test_a_reader_subscribes_to_a_story_and_to_the_site(client: TestClient, site: Site, live_story: str) -> None:

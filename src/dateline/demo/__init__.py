@@ -18,9 +18,13 @@ from typing import Any
 
 import httpx
 
-from .. import accounts, entries, stories
-from ..accounts import Role
+from ..accounts import users as accounts
+from ..accounts.users import Role
 from ..db import Database
+from ..schema import users
+from ..stories import posting
+from ..stories import story as stories
+from ..vocabulary import KIND_FIELDS, Audience
 
 SAMPLE = Path(__file__).with_name("sample_story.json")
 EDITOR = "editor"
@@ -32,7 +36,7 @@ def load_sample() -> dict[str, Any]:
 
 
 def _fields(item: dict[str, Any]) -> dict[str, str]:
-    return {k: item[k] for k in entries.KIND_FIELDS[item["kind"]] if k in item}
+    return {k: item[k] for k in KIND_FIELDS[item["kind"]] if k in item}
 
 
 def seed(db: Database) -> tuple[str, str, str]:
@@ -48,18 +52,18 @@ def seed(db: Database) -> tuple[str, str, str]:
             editor = accounts.create_user(conn, EDITOR, password, Role.admin, "Demo Editor")
         else:
             conn.execute(
-                accounts.users.update()
-                .where(accounts.users.c.id == editor.id)
+                users.update()
+                .where(users.c.id == editor.id)
                 .values(password_hash=accounts.hash_password(password), disabled=False)
             )
         token = accounts.create_token(conn, editor, "demo reporter")
         slug = sample["story"]["slug"]
-        if stories.get_story(conn, slug, include_drafts=True) is None:
-            story = stories.create_story(conn, status="live", **sample["story"])
+        if stories.get_story(conn, slug, Audience.newsroom) is None:
+            story = posting.start_story(conn, editor, status="live", **sample["story"])
             start = datetime.now(timezone.utc)
             for item in sample["entries"]:
-                entries.create_entry(
-                    conn, story, editor, kind=item["kind"], body=item.get("body", ""),
+                posting.post_entry(
+                    conn, editor, story, kind=item["kind"], body=item.get("body", ""),
                     fields=_fields(item), pinned=item.get("pinned", False),
                     key_event=item.get("key_event", False),
                     published_at=start - timedelta(minutes=item["minutes_ago"]),

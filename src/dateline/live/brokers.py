@@ -6,7 +6,8 @@ polls the log every second or so, which covers a broker that is down.
 
 `LocalBroker` (the default) reaches the other processes on this machine that share the
 database, through Unix datagram sockets in a private folder: `serve --workers N` needs no
-extra server. Brokers between machines (Redis, NATS) implement the same three methods.
+extra server. `NoBroker` leaves it to the poll. Every broker has the three methods of
+`Broker`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
+
+from ..vocabulary import BrokerName
 
 log = logging.getLogger("dateline.live")
 
@@ -109,9 +112,8 @@ class LocalBroker:
             pass
 
 
-def broker_for(setting: str, database_url: str) -> Broker:
-    if setting == "none":
-        return NoBroker()
+def broker_for(setting: BrokerName, database_url: str) -> Broker:
+    """The broker named by `DATELINE_BROKER` (one of `vocabulary.BROKERS`)."""
     if setting == "local":
         return LocalBroker(database_url)
-    raise ValueError(f"unknown broker {setting!r}")
+    return NoBroker()

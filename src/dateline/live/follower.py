@@ -12,8 +12,8 @@ import json
 import logging
 from collections.abc import Callable
 
-from .. import events
 from ..db import Database
+from ..stories import events
 from . import sse
 from .hub import Hub
 

@@ -8,18 +8,21 @@ further behind is dropped, and catches up from the log when it reconnects.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Protocol
 
+from ..vocabulary import Audience
 from . import sse
 
 
 class Subscriber(Protocol):
     story_id: int
+    audience: Audience
+    session_id: str | None  # newsroom streams: the sign-in session that let them in
 
     def deliver(self, event_id: int, frame: bytes, public: bool = True, chunk: bytes = b"") -> None: ...
 
-    def push(self, frame: bytes) -> None: ...
+    def queue_frame(self, frame: bytes) -> None: ...
 
     def close(self) -> None: ...
 
@@ -56,8 +59,12 @@ class Hub:
     def close_readers(self, story_id: int) -> None:
         """End the public streams of a story (the newsroom's stay open)."""
         for subscriber in tuple(self.stories.get(story_id, ())):
-            if not getattr(subscriber, "newsroom", False):
+            if subscriber.audience is Audience.readers:
                 subscriber.close()
+
+    def subscribers(self) -> Iterator[Subscriber]:
+        for readers in list(self.stories.values()):
+            yield from tuple(readers)
 
     def start(self) -> None:
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat(), name="live-heartbeat")
@@ -65,16 +72,11 @@ class Hub:
     async def stop(self) -> None:
         if self._heartbeat:
             self._heartbeat.cancel()
-        for readers in list(self.stories.values()):
-            for subscriber in tuple(readers):
-                subscriber.close()
+        for subscriber in self.subscribers():
+            subscriber.close()
 
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
-            for readers in list(self.stories.values()):
-                for subscriber in tuple(readers):
-                    subscriber.push(sse.HEARTBEAT)
-
-
-OnClose = Callable[[Subscriber], None]
+            for subscriber in self.subscribers():
+                subscriber.queue_frame(sse.HEARTBEAT)

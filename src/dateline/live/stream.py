@@ -11,7 +11,8 @@ answer 200 with a `retry:` hint and close: the reader comes back a few seconds l
 Under uvicorn (httptools), once the replay is done a stream goes *direct*: the hub writes each
 event's bytes, chunk-framed once for all, straight to every reader's transport, and the
 stream's task sleeps until the reader leaves. No task wakes up, no queue grows, per reader per
-event. Elsewhere (the test client, other servers) the same stream runs through ASGI `send`.
+event. Elsewhere (the test client, other servers) the same stream runs through ASGI `send`;
+`check_direct_path` says so in the log at start-up when uvicorn cannot go direct.
 """
 
 from __future__ import annotations
@@ -26,15 +27,15 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from ..auth import session_from_cookie
-
+from ..vocabulary import Audience
+from ..web.auth import session_from_cookie
 from . import sse
+from .lookups import REPLAY_BATCH
 
 if TYPE_CHECKING:
     from . import Live
 
 log = logging.getLogger("dateline.live")
-REPLAY_BATCH = 500
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache, no-store"),
@@ -46,13 +47,13 @@ HEADERS = [
 class StreamSubscriber:
     """One reader's connection: what is waiting to be written, and up to which id."""
 
-    __slots__ = ("story_id", "newsroom", "last_id", "pending", "pending_bytes", "held", "catching_up",
+    __slots__ = ("story_id", "audience", "last_id", "pending", "pending_bytes", "held", "catching_up",
                  "closed", "dropped", "max_pending", "_waiter", "task", "held_bytes", "replay_again",
                  "transport", "chunked", "_wake_receive", "session_id")
 
-    def __init__(self, story_id: int, last_id: int, max_pending: int, newsroom: bool = False) -> None:
+    def __init__(self, story_id: int, last_id: int, max_pending: int, audience: Audience = Audience.readers) -> None:
         self.story_id = story_id
-        self.newsroom = newsroom  # also gets newsroom-only events (pending posts, who is editing)
+        self.audience = audience  # the newsroom also gets newsroom-only events (pending posts, who is editing)
         self.last_id = last_id
         self.pending: list[bytes] = []
         self.pending_bytes = 0
@@ -72,7 +73,7 @@ class StreamSubscriber:
 
     def deliver(self, event_id: int, frame: bytes, public: bool = True, chunk: bytes = b"") -> None:
         """`frame` is the event; `chunk` the same, framed as one HTTP/1.1 chunk."""
-        if not public and not self.newsroom:
+        if not public and self.audience is Audience.readers:
             return
         if self.catching_up:
             # Held aside during the replay. Too much of it is no reason to drop a reader that
@@ -88,7 +89,7 @@ class StreamSubscriber:
             if self.transport is not None:
                 self.write(chunk if self.chunked else frame)
             else:
-                self.push(frame)
+                self.queue_frame(frame)
 
     def write(self, data: bytes) -> None:
         """Direct: onto the reader's socket now, or drop a reader too far behind."""
@@ -104,7 +105,8 @@ class StreamSubscriber:
             transport.abort()  # no flushing to a reader that does not read
             self.close()
 
-    def push(self, frame: bytes) -> None:
+    def queue_frame(self, frame: bytes) -> None:
+        """A frame for this reader alone (a heartbeat), or one delivered through ASGI."""
         if self.closed:
             return
         if self.transport is not None:
@@ -160,6 +162,25 @@ class StreamSubscriber:
         return data
 
 
+def check_direct_path() -> bool:
+    """At start-up: can this uvicorn take the direct path? The path reads attributes of
+    uvicorn's httptools protocol that are not its public API (pyproject.toml bounds
+    uvicorn to the versions tested); when they are missing, streams fall back to ASGI
+    `send`, which works but costs about three times the CPU per delivery, and the log says so."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+    except ImportError:
+        log.warning("live: httptools is not installed; live streams go through ASGI send (slower)")
+        return False
+    needed = {"transport", "chunked_encoding", "message_event", "disconnected"}
+    missing = needed - set(RequestResponseCycle.__init__.__code__.co_names)
+    if missing:
+        log.warning("live: this uvicorn's request cycle lacks %s; live streams go through ASGI send "
+                    "(slower)", ", ".join(sorted(missing)))
+        return False
+    return True
+
+
 def direct_connection(send: Send) -> tuple[asyncio.WriteTransport, bool, Callable[[], None]] | None:
     """When `send` is uvicorn's own (httptools) and nothing wraps it: the reader's transport,
     whether the response is chunked, and what wakes this request's `receive`. None otherwise
@@ -191,33 +212,33 @@ class LiveEndpoint:
     """The ASGI app behind /stories/{slug}/live, and /newsroom/stories/{slug}/live for the
     newsroom (signed in; drafts, pending posts and who is editing included)."""
 
-    def __init__(self, live: "Live", newsroom: bool = False) -> None:
+    def __init__(self, live: "Live", audience: Audience = Audience.readers) -> None:
         self.live = live
-        self.newsroom = newsroom
+        self.audience = audience
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         live = self.live
         slug = scope["path_params"]["slug"]
         session_id = None
-        if self.newsroom:
+        if self.audience is Audience.newsroom:
             session = await asyncio.to_thread(session_from_cookie, Request(scope))
             if session is None:
-                return await not_found(send, 401, "Sign in to the newsroom first.")
-            session_id = session.id  # checked again every heartbeat (Live._check_sessions)
+                return await refuse(send, 401, "Sign in to the newsroom first.")
+            session_id = session.id  # checked again every heartbeat (session_watch.py)
         try:
-            story_id = await live.story_id(slug, include_drafts=self.newsroom)
+            story_id = await live.lookups.story_id(slug, self.audience)
         except Exception as exc:  # noqa: BLE001 - the database is down: come back later
             log.warning("live: cannot look up %s (%s)", slug, exc.__class__.__name__)
             return await shed(send, 5000, 15000)
         if story_id is None:
-            return await not_found(send)
+            return await refuse(send, 404, "No live story at this address.")
         if live.hub.count >= live.max_streams:
             return await shed(send, 5000, 20000)
 
         await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
         await send({"type": "http.response.body", "body": sse.retry() + b": live\n\n", "more_body": True})
         direct = direct_connection(send)
-        subscriber = StreamSubscriber(story_id, 0, live.max_pending, self.newsroom)
+        subscriber = StreamSubscriber(story_id, 0, live.max_pending, self.audience)
         subscriber.session_id = session_id
         subscriber.task = asyncio.current_task()  # type: ignore[assignment]
         live.hub.add(subscriber)
@@ -270,20 +291,20 @@ class LiveEndpoint:
             reason = "unreadable"
         else:
             cursor = int(requested)
-            if cursor > live.follower.last_id and cursor > await live.newest_id():
+            if cursor > live.follower.last_id and cursor > await live.lookups.newest_id():
                 reason = "unknown"  # from the future: another database, or a restored backup
-            elif cursor and cursor < await live.oldest_id() - 1:
+            elif cursor and cursor < await live.lookups.oldest_id() - 1:
                 reason = "expired"  # older than the history we keep
             else:
                 return cursor
-        now = max(live.follower.last_id, await live.newest_id())
+        now = max(live.follower.last_id, await live.lookups.newest_id())
         await send({"type": "http.response.body", "body": sse.reset(now, reason), "more_body": True})
         return now
 
     async def replay(self, story_id: int, after: int, send: Send) -> int:
         """Send the story's events after `after`, as visible now; returns the last id sent."""
         while True:
-            batch = await asyncio.to_thread(self.live.read_story_events, story_id, after, self.newsroom)
+            batch = await asyncio.to_thread(self.live.lookups.story_events, story_id, after, self.audience)
             if batch:
                 body = b"".join(sse.event(e.id, e.type, e.data) for e in batch)
                 await send({"type": "http.response.body", "body": body, "more_body": True})
@@ -306,7 +327,8 @@ async def shed(send: Send, low_ms: int, high_ms: int) -> None:
     await send({"type": "http.response.body", "body": sse.retry(low_ms, high_ms), "more_body": False})
 
 
-async def not_found(send: Send, status: int = 404, detail: str = "No live story at this address.") -> None:
+async def refuse(send: Send, status: int, detail: str) -> None:
+    """A problem+json answer (401 or 404): a browser's EventSource stops for good on it."""
     title = "Not found" if status == 404 else "Not signed in"
     body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,

@@ -19,11 +19,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import nh3
-from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Row
 
-from ..stories import iso
 from ..schema import entries, push_deliveries, push_notifications, push_subscriptions
+from ..times import iso_or_none
 
 MAX_ATTEMPTS = 6
 MAX_RETRY_SECONDS = 3600
@@ -309,9 +319,5 @@ def progress_json(row: Row[Any]) -> dict[str, Any]:
     return {
         "id": row.id, "entry_id": row.entry_id, "title": message.get("title"), "body": message.get("body"),
         "recipients": row.recipients, "sent": row.sent, "failed": row.failed, "removed": row.removed,
-        "last_error": row.last_error, "created_at": _iso(row.created_at), "finished_at": _iso(row.finished_at),
+        "last_error": row.last_error, "created_at": iso_or_none(row.created_at), "finished_at": iso_or_none(row.finished_at),
     }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else iso(moment)

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Connection, and_, delete, select, update
 
 from ..schema import push_keys, push_subscriptions
+from ..vocabulary import BROWSER_PUSH_SERVICES
 from .webpush import b64u, public_bytes, unb64u
 
 MAX_ENDPOINT = 2048
@@ -61,10 +62,6 @@ def ensure_key(conn: Connection) -> str:
 
 
 # --- subscriptions ------------------------------------------------------------------------
-
-
-BROWSER_PUSH_SERVICES = ("fcm.googleapis.com", "*.push.services.mozilla.com", "*.push.apple.com",
-                         "*.notify.windows.com")
 
 
 def known_service(host: str, services: tuple[str, ...]) -> bool:

@@ -41,7 +41,7 @@
   function subscription(registration) {
     return registration.pushManager.getSubscription().then(function (existing) {
       if (existing) return existing;
-      return fetch("/push/vapid-public-key").then(function (response) {
+      return fetch("/api/v1/push/vapid-public-key").then(function (response) {
         if (!response.ok) throw new Error("Notifications are not set up on this site yet.");
         return response.json();
       }).then(function (key) {

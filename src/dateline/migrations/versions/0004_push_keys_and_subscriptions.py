@@ -5,10 +5,10 @@ Revises: 0003
 Created: 2026-11-25
 """
 
-from alembic import op
 import sqlalchemy as sa
-from dateline.schema import UTCDateTime
+from alembic import op
 
+from dateline.schema import UTCDateTime
 
 revision = '0004'
 down_revision = '0003'

@@ -5,10 +5,10 @@ Revises: 0004
 Created: 2026-11-25
 """
 
-from alembic import op
 import sqlalchemy as sa
-from dateline.schema import UTCDateTime
+from alembic import op
 
+from dateline.schema import UTCDateTime
 
 revision = '0005'
 down_revision = '0004'

@@ -14,7 +14,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .schema import api_tokens, users
+from ..errors import Conflict, Invalid, NotAllowed
+from ..schema import api_tokens, users
 
 # argon2id at OWASP's recommended cost (19 MiB, 2 passes, 1 lane): about 30 ms a check here,
 # slow for a guesser, cheap enough that a burst of logins does not stall the server.
@@ -38,10 +39,6 @@ class Role(str, enum.Enum):
         return self.rank >= other.rank
 
 
-class AccountError(ValueError):
-    """A request about accounts that cannot be carried out; the message says why."""
-
-
 @dataclass(frozen=True)
 class User:
     id: int
@@ -50,8 +47,13 @@ class User:
     role: Role
     disabled: bool
 
-    def public(self) -> dict[str, str]:
-        return {"username": self.username, "name": self.display_name}
+    def can(self, role: Role) -> bool:
+        return self.role.at_least(role)
+
+    def require(self, role: Role, action: str) -> None:
+        """The one check of a role: `NotAllowed` says who may `action` instead."""
+        if not self.role.at_least(role):
+            raise NotAllowed(f"Only {role.value}s and above can {action}; you are a {self.role.value}.")
 
 
 def _now() -> datetime:
@@ -68,9 +70,9 @@ def hash_password(password: str) -> str:
 
 def check_password_rules(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+        raise Invalid(f"The password must be at least {MIN_PASSWORD_LENGTH} characters.")
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise AccountError(f"password must be at most {MAX_PASSWORD_LENGTH} characters")
+        raise Invalid(f"The password must be at most {MAX_PASSWORD_LENGTH} characters.")
 
 
 def generate_password() -> str:
@@ -82,9 +84,9 @@ def create_user(
 ) -> User:
     username = username.strip().lower()
     if not USERNAME_PATTERN.match(username):
-        raise AccountError(
-            "username must be 2-63 characters: lowercase letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
+        raise Invalid(
+            "A username is 2-63 characters: lowercase letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit."
         )
     check_password_rules(password)
     try:
@@ -102,7 +104,7 @@ def create_user(
                 .returning(users.c.id)
             ).scalar_one()
     except IntegrityError:
-        raise AccountError(f"a user named {username!r} already exists") from None
+        raise Conflict(f"A user named {username!r} already exists.") from None
     return User(user_id, username, display_name or username, role, False)
 
 
@@ -137,6 +139,12 @@ def update_user(
 def set_password(conn: Connection, user: User, password: str) -> None:
     check_password_rules(password)
     conn.execute(update(users).where(users.c.id == user.id).values(password_hash=hash_password(password)))
+
+
+def check_current_password(conn: Connection, user: User, password: str) -> None:
+    """Before a password change: the one being replaced must be known."""
+    if authenticate(conn, user.username, password) is None:
+        raise NotAllowed("The current password is wrong.")
 
 
 def authenticate(conn: Connection, username: str, password: str) -> User | None:

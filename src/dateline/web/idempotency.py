@@ -13,32 +13,26 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from fastapi import Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import Connection, and_, delete, select
 from sqlalchemy.exc import IntegrityError
 
-from .db import Database
+from ..config import Settings
+from ..db import Database
+from ..schema import idempotency_keys
 from .problems import Problem
-from .schema import idempotency_keys
 
-MAX_KEY_LENGTH = 255
 REPLAY_HEADER = "Idempotent-Replayed"
 
 Work = Callable[[Connection], tuple[int, dict[str, Any], dict[str, str]]]
 
 
-def check_key(key: str | None) -> str | None:
-    if key is None:
-        return None
-    if not key or len(key) > MAX_KEY_LENGTH or not all(33 <= ord(c) <= 126 for c in key):
-        raise Problem(
-            400, f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters."
-        )
-    return key
-
-
-def fingerprint(method: str, path: str, payload: str) -> str:
-    return hashlib.sha256(f"{method} {path}\n{payload}".encode()).hexdigest()
+def fingerprint(request: Request, payload: BaseModel) -> str:
+    """What a key stands for: the same key with another request is refused."""
+    text = f"{request.method} {request.url.path}\n{payload.model_dump_json()}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _stored(conn: Connection, user_id: int, key: str, print_: str, ttl: timedelta) -> JSONResponse | None:
@@ -70,9 +64,11 @@ def _stored(conn: Connection, user_id: int, key: str, print_: str, ttl: timedelt
 
 
 def run(
-    db: Database, user_id: int, key: str | None, print_: str, ttl: timedelta, work: Work
+    db: Database, user_id: int, key: str | None, print_: str, settings: Settings, work: Work
 ) -> JSONResponse:
-    """Perform `work` in a write transaction once per key; replay its answer afterwards."""
+    """Perform `work` in a write transaction once per key; replay its answer afterwards.
+    (The key's format is checked with the request: `deps.IdempotencyKey`.)"""
+    ttl = timedelta(hours=settings.idempotency_ttl_hours)
     try:
         with db.write() as conn:
             if key is not None:

@@ -1,39 +1,44 @@
 """Entries: the short timestamped updates of a story, with revisions and tombstones.
 
 `entry_json` is the one shape of an entry: the API answers with it, the event log stores it,
-the live stream sends it. Its `html` is the whole rendered update (quote attribution, photo
+the live stream sends it. The rules of who may post, edit or approve live in `posting`;
+this module only stores and renders. Its `html` is the whole rendered update (quote attribution, photo
 with caption and credit, embed card), sanitized, so every surface shows the same thing.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from markupsafe import escape
 from sqlalchemy import Connection, Row, select, update
 
-from . import events
-from .accounts import User
-from . import embeds
+from ..accounts.users import User
+from ..schema import entries, entry_revisions, users
+from ..times import iso
+from ..times import now as utc_now
+from ..vocabulary import (
+    ENTRY_CREATED,
+    ENTRY_DELETED,
+    ENTRY_FLAGS,
+    ENTRY_SUBMITTED,
+    ENTRY_UPDATED,
+    KIND_FIELDS,
+    Audience,
+    EntryKind,
+    EntryStatus,
+)
+from ..vocabulary import (
+    entry_etag as etag_of,
+)
+from . import embeds, events
 from .markup import render_markdown
-from .schema import entries, entry_revisions, users
-from .stories import iso
-from .uploads import StoredImage
-
-KINDS = ("text", "quote", "image", "embed")
-# Each kind's own fields, beside `body`.
-KIND_FIELDS: dict[str, tuple[str, ...]] = {
-    "text": ("correction",),
-    "quote": ("speaker", "role", "correction"),
-    "image": ("image_url", "caption", "credit", "alt", "correction"),
-    "embed": ("url", "correction"),
-}  # `correction`: a public note shown under the update ("Correction: …")
-FLAGS = ("pinned", "key_event")
+from .photos import StoredImage
 
 
-def render_html(kind: str, body: str, fields: dict[str, str]) -> str:
+def render_html(kind: EntryKind, body: str, fields: dict[str, str]) -> str:
     """The update as HTML: user text is either escaped or sanitized Markdown."""
     html = _render_kind(kind, render_markdown(body) if body.strip() else "", fields)
     if fields.get("correction", "").strip():
@@ -41,7 +46,7 @@ def render_html(kind: str, body: str, fields: dict[str, str]) -> str:
     return html
 
 
-def _render_kind(kind: str, body_html: str, fields: dict[str, str]) -> str:
+def _render_kind(kind: EntryKind, body_html: str, fields: dict[str, str]) -> str:
     if kind == "quote":
         who = f"<cite>{escape(fields.get('speaker', ''))}</cite>"
         if fields.get("role"):
@@ -74,8 +79,14 @@ def _select_entries() -> Any:
     )
 
 
-def entry_json(row: Row[Any], story_slug: str) -> dict[str, Any]:
+def stored_fields(row: Row[Any]) -> dict[str, str]:
+    """An entry's kind fields as stored (JSON in one column)."""
     fields: dict[str, str] = json.loads(row.fields)
+    return fields
+
+
+def entry_json(row: Row[Any], story_slug: str) -> dict[str, Any]:
+    fields = stored_fields(row)
     data: dict[str, Any] = {
         "id": row.id,
         "story": story_slug,
@@ -96,30 +107,30 @@ def entry_json(row: Row[Any], story_slug: str) -> dict[str, Any]:
 
 
 def entry_etag(row: Row[Any]) -> str:
-    return f'"e{row.id}-r{row.revision}"'
+    return etag_of(row.id, row.revision)
 
 
-def _visible(story_id: int, include_pending: bool) -> list[Any]:
+def _visible(story_id: int, audience: Audience) -> list[Any]:
     conditions = [entries.c.story_id == story_id, entries.c.deleted_at.is_(None)]
-    if not include_pending:
+    if audience is Audience.readers:
         conditions.append(entries.c.status == "published")
     return conditions
 
 
 def get_entry(
-    conn: Connection, story_id: int, entry_id: int, *, include_pending: bool = False
+    conn: Connection, story_id: int, entry_id: int, audience: Audience = Audience.readers
 ) -> Row[Any] | None:
     return conn.execute(
-        _select_entries().where(entries.c.id == entry_id, *_visible(story_id, include_pending))
+        _select_entries().where(entries.c.id == entry_id, *_visible(story_id, audience))
     ).first()
 
 
 def list_entries(
     conn: Connection, story_id: int, *, before: int | None = None, after: int | None = None,
-    limit: int = 20, oldest_first: bool = False, include_pending: bool = False,
+    limit: int = 20, oldest_first: bool = False, audience: Audience = Audience.readers,
 ) -> list[Row[Any]]:
     """One page of a story's visible entries, by id: newest first unless asked otherwise."""
-    query = _select_entries().where(*_visible(story_id, include_pending))
+    query = _select_entries().where(*_visible(story_id, audience))
     if before is not None:
         query = query.where(entries.c.id < before)
     if after is not None:
@@ -133,7 +144,7 @@ def list_flagged(conn: Connection, story_id: int, flag: str, limit: int = 20) ->
     column = entries.c[flag]
     query = (
         _select_entries()
-        .where(*_visible(story_id, False), column.is_(True))
+        .where(*_visible(story_id, Audience.readers), column.is_(True))
         .order_by(entries.c.id.desc())
         .limit(limit)
     )
@@ -141,13 +152,13 @@ def list_flagged(conn: Connection, story_id: int, flag: str, limit: int = 20) ->
 
 
 def create_entry(
-    conn: Connection, story: Row[Any], author: User, *, kind: str, body: str,
+    conn: Connection, story: Row[Any], author: User, *, kind: EntryKind, body: str,
     fields: dict[str, str], pinned: bool = False, key_event: bool = False,
-    published_at: datetime | None = None, status: str = "published",
+    published_at: datetime | None = None, status: EntryStatus = "published",
 ) -> dict[str, Any]:
-    """Post an update; a `pending` one waits for an editor's approval, seen by the newsroom only.
-    `published_at` backdates it (imports and the demo only)."""
-    now = published_at or datetime.now(timezone.utc)
+    """Store an update; a `pending` one waits for an editor's approval, seen by the newsroom
+    only. `published_at` backdates it (imports and the demo only)."""
+    now = published_at or utc_now()
     fields_json = json.dumps(fields, ensure_ascii=False, sort_keys=True)
     entry_id = conn.execute(
         entries.insert()
@@ -160,19 +171,19 @@ def create_entry(
     ).scalar_one()
     _keep_revision(conn, entry_id, 1, body, fields_json, author, now)
     data = entry_json(_load(conn, entry_id), story.slug)
-    kind = events.ENTRY_CREATED if status == "published" else events.ENTRY_SUBMITTED
-    events.append(conn, story.id, kind, data, now, entry_id=entry_id)
+    event = ENTRY_CREATED if status == "published" else ENTRY_SUBMITTED
+    events.append(conn, story.id, event, data, now, entry_id=entry_id)
     return data
 
 
 def approve_entry(conn: Connection, story: Row[Any], entry: Row[Any]) -> dict[str, Any]:
     """Publish a pending entry: readers get it now, as a new update."""
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     conn.execute(
         update(entries).where(entries.c.id == entry.id).values(status="published", published_at=now, updated_at=now)
     )
     data = entry_json(_load(conn, entry.id), story.slug)
-    events.append(conn, story.id, events.ENTRY_CREATED, data, now, entry_id=entry.id)
+    events.append(conn, story.id, ENTRY_CREATED, data, now, entry_id=entry.id)
     return data
 
 
@@ -180,14 +191,14 @@ def update_entry(
     conn: Connection, story: Row[Any], entry: Row[Any], editor: User, changes: dict[str, Any]
 ) -> dict[str, Any]:
     """Apply changes to body, kind fields and flags; a new revision if the content changed."""
-    fields: dict[str, str] = json.loads(entry.fields)
+    fields = stored_fields(entry)
     new_fields = {**fields, **{k: v for k, v in changes.items() if k in KIND_FIELDS[entry.kind]}}
     body = changes.get("body", entry.body)
-    flags = {k: changes[k] for k in FLAGS if k in changes and changes[k] != getattr(entry, k)}
+    flags = {k: changes[k] for k in ENTRY_FLAGS if k in changes and changes[k] != getattr(entry, k)}
     content_changed = body != entry.body or new_fields != fields
     if not content_changed and not flags:
         return entry_json(entry, story.slug)
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     values: dict[str, Any] = {"updated_at": now, **flags}
     if content_changed:
         fields_json = json.dumps(new_fields, ensure_ascii=False, sort_keys=True)
@@ -198,17 +209,17 @@ def update_entry(
         _keep_revision(conn, entry.id, entry.revision + 1, body, fields_json, editor, now)
     conn.execute(update(entries).where(entries.c.id == entry.id).values(**values))
     data = entry_json(_load(conn, entry.id), story.slug)
-    kind = events.ENTRY_UPDATED if entry.status == "published" else events.ENTRY_SUBMITTED
-    events.append(conn, story.id, kind, data, now, entry_id=entry.id)
+    event = ENTRY_UPDATED if entry.status == "published" else ENTRY_SUBMITTED
+    events.append(conn, story.id, event, data, now, entry_id=entry.id)
     return data
 
 
 def delete_entry(conn: Connection, story: Row[Any], entry: Row[Any]) -> None:
     """Leave a tombstone: the row and its revisions stay, readers no longer see it."""
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     conn.execute(update(entries).where(entries.c.id == entry.id).values(deleted_at=now, updated_at=now))
     data = {"id": entry.id, "story": story.slug, "deleted_at": iso(now)}
-    events.append(conn, story.id, events.ENTRY_DELETED, data, now, entry_id=entry.id)
+    events.append(conn, story.id, ENTRY_DELETED, data, now, entry_id=entry.id)
 
 
 def list_revisions(conn: Connection, entry_id: int) -> list[Row[Any]]:

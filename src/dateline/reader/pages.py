@@ -1,4 +1,4 @@
-"""The reader's pages: the front page, a story, an update's permalink.
+"""The reader's pages: the front page, a story, an update's permalink, the service worker.
 
 Rendered on the server from the database and complete without JavaScript. Each page's
 ETag is the story's newest event id, so a revalidation costs one indexed read and no render.
@@ -11,30 +11,26 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
+from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy import Row
 from starlette.exceptions import HTTPException
 
-from . import entries, stories
-from .db import Database
-from .http_cache import http_date, not_modified
+from ..db import Database
+from ..stories import entries
+from ..stories import story as stories
+from ..times import http_date
+from ..vocabulary import MAX_ID
+from ..web.http_cache import not_modified
+from ..web.templates import templates
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 CACHE_PUBLIC = "public, max-age=5, stale-while-revalidate=30"
-
-
-def _when(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%-d %b %Y, %H:%M UTC")
-
-
-templates.env.filters["when"] = _when
-templates.env.filters["iso"] = stories.iso
+SERVICE_WORKER = Path(__file__).parent.parent / "static" / "sw.js"
 
 
 def _db(request: Request) -> Database:
-    return request.app.state.db  # type: ignore[no-any-return]
+    db: Database = request.app.state.db
+    return db
 
 
 def _render(request: Request, name: str, etag: str, modified: datetime, **context: Any) -> Response:
@@ -74,8 +70,8 @@ def home(request: Request) -> Response:
 @router.api_route("/stories/{slug}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def story_page(
     request: Request, slug: str,
-    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-    after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     order: Literal["newest", "oldest"] = "newest",
 ) -> Response:
     """The story a page at a time: newest first (`before` pages back) or oldest first (`after`)."""
@@ -123,3 +119,11 @@ def entry_page(request: Request, slug: str, entry_id: int) -> Response:
     if (cached := not_modified(request, etag, CACHE_PUBLIC)) is not None:
         return cached
     return _render(request, "entry.html", etag, entry.updated_at, story=story, entry=entry)
+
+
+@router.get("/sw.js")
+def service_worker() -> FileResponse:
+    """The service worker, served from the root so its scope is the whole site; revalidated
+    on every check so a new version reaches readers at once."""
+    return FileResponse(SERVICE_WORKER, media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "no-cache"})

@@ -6,13 +6,33 @@ The limits are documented in docs/api.md; changing one here means changing it th
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    model_validator,
+)
 
-from .accounts import Role
-from .entries import KIND_FIELDS
+from ..accounts.users import Role
+from ..stories.posting import check_kind
+from ..vocabulary import (
+    ALL_KIND_FIELDS,
+    BODY_REQUIRED,
+    KIND_FIELDS,
+    MAX_SLUG,
+    REQUIRED_FIELDS,
+    SLUG_REGEX,
+    EntryKind,
+    EntryStatus,
+    EventType,
+    StoryStatus,
+)
 
 MAX_HEADLINE = 200
 MAX_DATELINE = 80
@@ -57,9 +77,7 @@ Text = Annotated[str, BeforeValidator(_clean_text)]
 Line = Annotated[str, BeforeValidator(_clean_line)]
 WebUrl = Annotated[Line, Field(max_length=MAX_URL), AfterValidator(_web_url)]
 ImageUrl = Annotated[Line, Field(max_length=MAX_URL), AfterValidator(_image_url)]
-Slug = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
-Status = Literal["draft", "live", "ended"]
-Kind = Literal["text", "quote", "image", "embed"]
+Slug = Annotated[str, Field(min_length=1, max_length=MAX_SLUG, pattern=SLUG_REGEX)]
 
 
 class _Strict(BaseModel):
@@ -75,7 +93,7 @@ class StoryCreate(_Strict):
     slug: Slug | None = None
     dateline: Annotated[Line, Field(max_length=MAX_DATELINE)] = ""
     summary: Annotated[Text, Field(max_length=MAX_SUMMARY)] = ""
-    status: Status = "draft"
+    status: StoryStatus = "draft"
     requires_approval: StrictBool = False
 
 
@@ -83,7 +101,7 @@ class StoryUpdate(_Strict):
     headline: Annotated[Line, Field(min_length=1, max_length=MAX_HEADLINE)] | None = None
     dateline: Annotated[Line, Field(max_length=MAX_DATELINE)] | None = None
     summary: Annotated[Text, Field(max_length=MAX_SUMMARY)] | None = None
-    status: Status | None = None
+    status: StoryStatus | None = None
     requires_approval: StrictBool | None = None
 
 
@@ -92,7 +110,7 @@ class Story(BaseModel):
     headline: str
     dateline: str
     summary: str
-    status: Status
+    status: StoryStatus
     requires_approval: bool = Field(description="Reporters' posts wait for an editor's approval.")
     created_at: str
     updated_at: str
@@ -116,36 +134,42 @@ class _EntryFields(_Strict):
     key_event: StrictBool | None = None
 
     def kind_fields(self) -> dict[str, str]:
-        return {k: v for k in ("speaker", "role", "image_url", "caption", "credit", "alt", "url", "correction")
-                if (v := getattr(self, k)) is not None}
+        return {k: v for k in ALL_KIND_FIELDS if (v := getattr(self, k)) is not None}
 
 
-def check_kind(kind: str, body: str, fields: dict[str, str]) -> None:
-    """The rules each kind of entry follows; raises ValueError with a reader-friendly reason."""
-    stray = sorted(set(fields) - set(KIND_FIELDS[kind]))
-    if stray:
-        raise ValueError(f"{', '.join(stray)} does not apply to a {kind} entry")
-    if kind in ("text", "quote") and not body.strip():
-        raise ValueError(f"a {kind} entry needs a body")
-    required = {"quote": ("speaker",), "image": ("image_url", "alt"), "embed": ("url",)}.get(kind, ())
-    missing = [name for name in required if not fields.get(name, "").strip()]
-    if missing:
-        raise ValueError(f"a {kind} entry needs {' and '.join(missing)}")
+# A value with something to read in it: not only spaces or the control characters dropped.
+_FILLED = {"type": "string", "pattern": r"[^\s\x00-\x1f\x7f]"}
+
+
+def _kind_rules() -> list[dict[str, Any]]:
+    """Each kind's rules (`posting.check_kind`) as JSON Schema, for the OpenAPI document:
+    what it needs, filled in, and which fields do not apply to it."""
+    rules = []
+    for kind, own in KIND_FIELDS.items():
+        needs = (["body"] if kind in BODY_REQUIRED else []) + list(REQUIRED_FIELDS[kind])
+        when: dict[str, Any] = {"properties": {"kind": {"const": kind}}}
+        if kind != "text":  # text is the default: it applies when `kind` is left out too
+            when["required"] = ["kind"]
+        stray = {name: {"type": "null"} for name in ALL_KIND_FIELDS if name not in own}
+        rules.append({"if": when, "then": {
+            "required": needs, "properties": {**{name: _FILLED for name in needs}, **stray},
+        }})
+    return rules
 
 
 class EntryCreate(_EntryFields):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"allOf": _kind_rules(), "examples": [
         {"kind": "text", "body": "Riot police have sealed off **Unity Street**.", "key_event": True},
         {"kind": "quote", "body": "We will be back tomorrow.", "speaker": "Mira Solvane",
          "role": "opposition candidate"},
     ]})
-    kind: Kind = "text"
+    kind: EntryKind = "text"
     notify: StrictBool | None = Field(
         None, description="Send a browser notification to the followers of the story and of the site "
         "(editors; live stories).")
 
     @model_validator(mode="after")
-    def _kind_rules(self) -> "EntryCreate":
+    def _follows_its_kind(self) -> "EntryCreate":
         check_kind(self.kind, self.body or "", self.kind_fields())
         return self
 
@@ -166,7 +190,7 @@ class Author(BaseModel):
 class Entry(BaseModel):
     id: int
     story: str
-    kind: Kind
+    kind: EntryKind
     body: str
     html: str
     author: Author
@@ -175,7 +199,7 @@ class Entry(BaseModel):
     revision: int
     pinned: bool
     key_event: bool
-    status: Literal["published", "pending"] = Field(description="pending: waiting for an editor's approval")
+    status: EntryStatus = Field(description="pending: waiting for an editor's approval")
     speaker: str | None = None
     role: str | None = None
     image_url: str | None = None
@@ -208,8 +232,7 @@ class RevisionList(BaseModel):
 
 class Event(BaseModel):
     id: int
-    type: Literal["entry.created", "entry.updated", "entry.deleted", "story.created", "story.updated",
-                  "newsroom.submitted", "newsroom.editing"]
+    type: EventType
     data: dict[str, Any]
 
 

@@ -1,26 +1,31 @@
-"""Stories: the developing events a newsroom covers live."""
+"""Stories: the developing events a newsroom covers live, stored and read.
+
+The rules of who may create or change one live in `posting`; this module only stores.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import unicodedata
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, case, select, update
 
+from ..errors import Conflict
+from ..schema import stories
+from ..times import iso
+from ..times import now as utc_now
+from ..vocabulary import (
+    MAX_SLUG,
+    PUBLIC_STATUSES,
+    SLUG_PATTERN,
+    STORY_CREATED,
+    STORY_UPDATED,
+    Audience,
+)
 from . import events
-from .schema import stories
-
-STATUSES = ("draft", "live", "ended")
-PUBLIC_STATUSES = ("live", "ended")
-SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-MAX_SLUG = 80
-
-
-class StoryError(ValueError):
-    """A story change that cannot be made; the message says why."""
 
 
 def slugify(text: str) -> str:
@@ -60,23 +65,19 @@ def story_etag(row: Row[Any]) -> str:
     return f'"s{row.id}-{digest}"'
 
 
-def iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def get_story(conn: Connection, slug: str, *, include_drafts: bool = False) -> Row[Any] | None:
+def get_story(conn: Connection, slug: str, audience: Audience = Audience.readers) -> Row[Any] | None:
     if len(slug) > MAX_SLUG or not SLUG_PATTERN.match(slug):
         return None  # not a slug Dateline could have made: no need to ask the database
     query = select(stories).where(stories.c.slug == slug)
-    if not include_drafts:
+    if audience is Audience.readers:
         query = query.where(stories.c.status.in_(PUBLIC_STATUSES))
     return conn.execute(query).first()
 
 
-def list_stories(conn: Connection, *, include_drafts: bool = False, limit: int = 100) -> list[Row[Any]]:
+def list_stories(conn: Connection, audience: Audience = Audience.readers, limit: int = 100) -> list[Row[Any]]:
     """Live stories first, then the rest; most recently updated first within each."""
     query = select(stories)
-    if not include_drafts:
+    if audience is Audience.readers:
         query = query.where(stories.c.status.in_(PUBLIC_STATUSES))
     live_first = case((stories.c.status == "live", 0), (stories.c.status == "draft", 1), else_=2)
     return list(conn.execute(query.order_by(live_first, stories.c.updated_at.desc()).limit(limit)))
@@ -92,10 +93,10 @@ def create_story(
     status: str = "draft",
     requires_approval: bool = False,
 ) -> Row[Any]:
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     if slug:
         if conn.execute(select(stories.c.id).where(stories.c.slug == slug)).first():
-            raise StoryError(f"the slug {slug!r} is already used by another story")
+            raise Conflict(f"The slug {slug!r} is already used by another story.")
     else:
         slug = _unique_slug(conn, slugify(headline))
     story_id = conn.execute(
@@ -106,19 +107,17 @@ def create_story(
         )
         .returning(stories.c.id)
     ).scalar_one()
-    return _log_story_change(conn, story_id, events.STORY_CREATED, now)
+    return _log_story_change(conn, story_id, STORY_CREATED, now)
 
 
 def update_story(conn: Connection, story: Row[Any], changes: dict[str, Any]) -> Row[Any]:
     changes = {k: v for k, v in changes.items() if getattr(story, k) != v}
     if not changes:
         return story
-    if "slug" in changes:
-        raise StoryError("a story's slug cannot change: links to it are already out")
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     events.lock(conn)  # before the story row: the order every writer follows
     conn.execute(update(stories).where(stories.c.id == story.id).values(**changes))
-    return _log_story_change(conn, story.id, events.STORY_UPDATED, now)
+    return _log_story_change(conn, story.id, STORY_UPDATED, now)
 
 
 def _log_story_change(conn: Connection, story_id: int, type: str, now: datetime) -> Row[Any]:

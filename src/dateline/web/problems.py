@@ -1,7 +1,9 @@
 """Errors as RFC 9457 `application/problem+json`, for every failure of the API.
 
-Handlers raise `Problem`; validation errors, unknown routes, database outages and anything
-unexpected are turned into the same shape here, so a client never sees a stack trace.
+Handlers raise `Problem`, the domain raises `errors.Refused`; validation errors, unknown
+routes, database outages and anything unexpected are turned into the same shape here, so a
+client never sees a stack trace. The pages get the same errors as an HTML page instead.
+The tables at the end declare these answers in the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import Refused
 
 log = logging.getLogger("dateline")
 
@@ -80,6 +84,12 @@ def install(app: FastAPI, html_error: Callable[[Request, int, str], Response]) -
             instance=request.url.path, **exc.extra,
         )
 
+    @app.exception_handler(Refused)
+    async def on_refused(request: Request, exc: Refused) -> Response:
+        if not request.url.path.startswith("/api/"):
+            return html_error(request, exc.status, str(exc))
+        return problem_response(exc.status, str(exc), instance=request.url.path)
+
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = []
@@ -126,3 +136,27 @@ def install(app: FastAPI, html_error: Callable[[Request, int, str], Response]) -
         return problem_response(
             500, "Something went wrong on our side; it has been logged.", instance=request.url.path
         )
+
+
+# --- the same answers, declared in the OpenAPI document -----------------------------------
+
+PROBLEM: dict[str, Any] = {"content": {MEDIA_TYPE: {}}}
+Responses = dict[int | str, dict[str, Any]]
+
+
+def _declare(status: int, description: str) -> Responses:
+    return {status: {"description": description, **PROBLEM}}
+
+
+COMMON_ERRORS: Responses = {
+    **_declare(400, "Malformed request"),
+    **_declare(401, "Missing or bad token"),
+    **_declare(403, "Role not allowed"),
+    **_declare(404, "No such story, entry or user"),
+    **_declare(413, "Request body too large"),
+    **_declare(422, "Invalid fields"),
+}
+WRITE_ERRORS: Responses = {**COMMON_ERRORS, **_declare(409, "Conflict")}
+EDIT_ERRORS: Responses = {**WRITE_ERRORS, **_declare(412, "If-Match is stale")}
+THROTTLED: Responses = _declare(429, "Too many requests; see Retry-After")
+UNSUPPORTED_MEDIA: Responses = _declare(415, "Not an accepted image")

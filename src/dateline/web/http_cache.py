@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from email.utils import format_datetime
-
 from fastapi import Request, Response
 
 
@@ -14,8 +11,3 @@ def not_modified(request: Request, etag: str, cache_control: str) -> Response | 
     if sent and (sent.strip() == "*" or etag in {tag.strip() for tag in sent.split(",")}):
         return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
     return None
-
-
-def http_date(moment: datetime) -> str:
-    """For `Last-Modified`: "Wed, 25 Nov 2026 21:42:07 GMT"."""
-    return format_datetime(moment.astimezone(timezone.utc), usegmt=True)

@@ -1,8 +1,9 @@
 """The event log: every change to a story, in order, with a global strictly increasing id.
 
 Writers call `append` inside the transaction that makes the change, so the change and its
-event commit together or not at all. Readers (the catch-up API, live delivery, push, feeds)
-read with `read_after`. A reader that has seen id N never later finds a new event below N.
+event commit together or not at all. The catch-up API and a resuming live
+reader read one story with `read_after`; each process's live follower reads the whole log
+with `read_log_after`. A reader that has seen id N never later finds a new event below N.
 """
 
 from __future__ import annotations
@@ -14,21 +15,11 @@ from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, text, update
 
-from .schema import entries, events, stories
+from ..schema import entries, events, stories
+from ..vocabulary import ENTRY_DELETED, EVENT_TYPES, NEWSROOM_PREFIX, Audience
 
 # Any constant works: it names the PostgreSQL advisory lock that orders appends.
 EVENT_LOG_LOCK = 0x446174656C696E65  # "Dateline"
-
-ENTRY_CREATED = "entry.created"
-ENTRY_UPDATED = "entry.updated"
-ENTRY_DELETED = "entry.deleted"
-STORY_CREATED = "story.created"
-STORY_UPDATED = "story.updated"
-# Newsroom-only events: never sent to readers.
-NEWSROOM = "newsroom."
-ENTRY_SUBMITTED = "newsroom.submitted"  # a reporter's post waiting for approval, or its edit
-EDITING = "newsroom.editing"  # someone has an entry open in the editor
-TYPES = (ENTRY_CREATED, ENTRY_UPDATED, ENTRY_DELETED, STORY_CREATED, STORY_UPDATED, ENTRY_SUBMITTED, EDITING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +31,7 @@ class Event:
 
     @property
     def public(self) -> bool:
-        return not self.type.startswith(NEWSROOM)
+        return not self.type.startswith(NEWSROOM_PREFIX)
 
     def to_json(self) -> str:
         return f'{{"id":{self.id},"type":"{self.type}","data":{self.data}}}'
@@ -75,14 +66,14 @@ def append(
     entry_id: int | None = None,
 ) -> int:
     """Append one event in the caller's write transaction; returns its id."""
-    assert type in TYPES, type
+    assert type in EVENT_TYPES, type
     lock(conn)
     event_id: int = conn.execute(
         events.insert()
         .values(story_id=story_id, type=type, entry_id=entry_id, data=encode(data), created_at=now)
         .returning(events.c.id)
     ).scalar_one()
-    if not type.startswith(NEWSROOM):  # readers' pages change, and so does their validator
+    if not type.startswith(NEWSROOM_PREFIX):  # readers' pages change, and so does their validator
         conn.execute(
             update(stories).where(stories.c.id == story_id).values(last_event_id=event_id, updated_at=now)
         )
@@ -90,18 +81,18 @@ def append(
 
 
 def read_after(
-    conn: Connection, story_id: int, after: int, limit: int = 500, *, newsroom: bool = False
+    conn: Connection, story_id: int, after: int, limit: int = 500, *, audience: Audience = Audience.readers
 ) -> list[Event]:
     """Events of a story after `after`, oldest first, as visible now.
 
     Events of an entry deleted since are left out (its `entry.deleted` event stays), so a
-    catch-up never brings a deleted update back to life, not even for a moment. Readers
-    (not `newsroom`) see no newsroom-only events and nothing of entries still pending.
+    catch-up never brings a deleted update back to life, not even for a moment. Readers see
+    no newsroom-only events and nothing of entries still pending.
     """
     visible = [or_(events.c.entry_id.is_(None), events.c.type == ENTRY_DELETED, entries.c.deleted_at.is_(None))]
-    if not newsroom:
+    if audience is Audience.readers:
         visible += [
-            events.c.type.notlike(NEWSROOM + "%"),
+            events.c.type.notlike(NEWSROOM_PREFIX + "%"),
             or_(events.c.entry_id.is_(None), events.c.type == ENTRY_DELETED, entries.c.status == "published"),
         ]
     rows = conn.execute(

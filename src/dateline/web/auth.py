@@ -12,9 +12,10 @@ from datetime import timedelta
 
 from fastapi import Request
 
-from . import accounts, sessions
-from .accounts import User
-from .db import Database
+from ..accounts import sessions
+from ..accounts import users as accounts
+from ..accounts.users import User
+from ..db import Database
 from .problems import Problem
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

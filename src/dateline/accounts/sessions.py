@@ -15,8 +15,8 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Connection, and_, delete, func, select, update
 
-from .accounts import User, _user
-from .schema import login_failures, sessions, users
+from ..schema import login_failures, sessions, users
+from .users import User, _user
 
 COOKIE = "dateline_session"
 TOUCH_EVERY = timedelta(minutes=1)  # last-seen is written at most this often

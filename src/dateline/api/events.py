@@ -1,0 +1,49 @@
+"""`/api/v1/stories/{slug}/events`: catch-up for clients that cannot stream."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from ..stories import events, posting
+from ..times import http_date
+from ..vocabulary import MAX_ID, Audience
+from ..web.deps import ANONYMOUS_OK, Db, SlugPath, Viewer, audience_of
+from ..web.http_cache import not_modified
+from ..web.problems import COMMON_ERRORS
+from .models import EventPage
+
+router = APIRouter(prefix="/api/v1", tags=["events"])
+
+
+@router.get("/stories/{slug}/events", response_model=EventPage, responses=COMMON_ERRORS, openapi_extra=ANONYMOUS_OK)
+def list_events(
+    slug: SlugPath, request: Request, db: Db, user: Viewer,
+    after: Annotated[int, Query(ge=0, le=MAX_ID, description="Last event id seen; 0 for all.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> Response:
+    """The story's events after `after`, in order, as visible now."""
+    audience = audience_of(user)
+    newsroom = audience is Audience.newsroom
+    with db.read() as conn:
+        story = posting.find_story(conn, slug, audience)
+        etag = f'"ev{story.last_event_id}-{after}-{limit}"'
+        cache_control = "private, no-cache" if newsroom else "public, max-age=1, stale-while-revalidate=5"
+        if (cached := not_modified(request, etag, cache_control)) is not None:
+            return cached
+        page = events.read_after(conn, story.id, after, limit + 1, audience=audience)
+    has_more = len(page) > limit
+    page = page[:limit]
+    last = page[-1].id if page else after
+    # The stored JSON is spliced in as is: no decode and re-encode per request.
+    body = (
+        '{"events":[' + ",".join(e.to_json() for e in page)
+        + f'],"last_event_id":{last},"has_more":{"true" if has_more else "false"}}}'
+    )
+    return Response(
+        body, media_type="application/json",
+        # Members get newsroom events too: a cache must not hand one answer to the other.
+        headers={"ETag": etag, "Cache-Control": cache_control, "Vary": "Authorization, Cookie",
+                 "Last-Modified": http_date(story.updated_at)},
+    )

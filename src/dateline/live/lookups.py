@@ -1,0 +1,68 @@
+"""What a live stream asks of the database, with the caches that make a wave of
+reconnecting readers cost a handful of queries instead of one each."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from sqlalchemy import Connection
+
+from ..db import Database
+from ..stories import events
+from ..stories import story as stories
+from ..vocabulary import Audience
+
+REPLAY_BATCH = 500
+OLDEST_ID_SECONDS = 10.0
+MAX_CACHED_SLUGS = 10_000
+
+
+class Lookups:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._story_ids: dict[str, int] = {}
+        self._oldest: tuple[int, float] | None = None
+
+    async def story_id(self, slug: str, audience: Audience = Audience.readers) -> int | None:
+        """The id of the story this audience may follow. Public stories are cached; drafts,
+        which only the newsroom's few streams ask for, are not."""
+        if audience is Audience.readers and slug in self._story_ids:
+            return self._story_ids[slug]
+        story_id = await asyncio.to_thread(self._lookup, slug, audience)
+        if story_id is None or audience is Audience.newsroom:
+            return story_id  # a 404 is not remembered: a story published a moment ago must not stay one
+        if len(self._story_ids) > MAX_CACHED_SLUGS:
+            self._story_ids.clear()
+        self._story_ids[slug] = story_id
+        return story_id
+
+    def forget(self, slug: str) -> None:
+        """A story was created, published or unpublished: look it up again next time."""
+        self._story_ids.pop(slug, None)
+
+    def _lookup(self, slug: str, audience: Audience) -> int | None:
+        with self.db.read() as conn:
+            story = stories.get_story(conn, slug, audience)
+        return None if story is None else int(story.id)
+
+    def story_events(self, story_id: int, after: int, audience: Audience) -> list[events.Event]:
+        """One batch of a replay, as visible now (run in a thread)."""
+        with self.db.read() as conn:
+            return events.read_after(conn, story_id, after, REPLAY_BATCH, audience=audience)
+
+    async def newest_id(self) -> int:
+        return await asyncio.to_thread(self._scalar, events.last_id)
+
+    async def oldest_id(self) -> int:
+        """The log's first id, asked of the database at most every 10 s: every resuming reader
+        needs it, and in a wave of reconnections that would be a query each."""
+        now = time.monotonic()
+        if self._oldest is None or now - self._oldest[1] > OLDEST_ID_SECONDS:
+            self._oldest = (await asyncio.to_thread(self._scalar, events.first_id), now)
+        return self._oldest[0]
+
+    def _scalar(self, query: Callable[[Connection], int]) -> int:
+        with self.db.read() as conn:
+            return int(query(conn))

@@ -1,0 +1,98 @@
+"""The dashboard, and the desk where a live story is run: its settings, its composer and
+live list (`static/newsroom.js`, over the JSON API), and an update's history."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import Connection
+from starlette.exceptions import HTTPException
+
+from ..accounts.users import Role
+from ..errors import NotFound
+from ..push import outbox
+from ..stories import entries, posting
+from ..stories import story as stories
+from ..vocabulary import MAX_ID, Audience
+from .pages import db, editor_form, render, session_of
+
+router = APIRouter(prefix="/newsroom", include_in_schema=False)
+
+
+def _desk_story(conn: Connection, slug: str) -> Any:
+    try:
+        return posting.find_story(conn, slug, Audience.newsroom)
+    except NotFound:
+        raise HTTPException(404, "There is no story at this address.") from None
+
+
+@router.get("", response_class=HTMLResponse)
+def dashboard(request: Request) -> Response:
+    session = session_of(request)
+    with db(request).read() as conn:
+        rows = stories.list_stories(conn, Audience.newsroom)
+    return render(request, "dashboard.html", session, stories=rows, can_edit=session.user.can(Role.editor))
+
+
+@router.post("/stories")
+def create_story(
+    request: Request, headline: Annotated[str, Form(min_length=1, max_length=200)],
+    dateline: Annotated[str, Form(max_length=80)] = "", csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    session = editor_form(request, csrf_token, "start stories")
+    with db(request).write() as conn:
+        story = posting.start_story(conn, session.user, headline=headline, dateline=dateline)
+    return RedirectResponse(f"/newsroom/stories/{story.slug}", status_code=303)
+
+
+@router.get("/stories/{slug}", response_class=HTMLResponse)
+def desk(request: Request, slug: str) -> Response:
+    session = session_of(request)
+    with db(request).read() as conn:
+        story = _desk_story(conn, slug)
+        followers = outbox.follower_count(conn, story.id)
+    return render(
+        request, "desk.html", session, story=story, story_json=json.dumps(stories.story_json(story)),
+        can_edit=session.user.can(Role.editor), followers=followers,
+    )
+
+
+@router.post("/stories/{slug}")
+def update_story(
+    request: Request, slug: str, headline: Annotated[str, Form(min_length=1, max_length=200)],
+    dateline: Annotated[str, Form(max_length=80)] = "", summary: Annotated[str, Form(max_length=2000)] = "",
+    status: Annotated[str, Form(pattern="^(draft|live|ended)$")] = "draft",
+    requires_approval: Annotated[str, Form(max_length=5)] = "", csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    session = editor_form(request, csrf_token, "change stories")
+    with db(request).write() as conn:
+        story = _desk_story(conn, slug)
+        posting.change_story(conn, session.user, story, {
+            "headline": headline, "dateline": dateline, "summary": summary, "status": status,
+            "requires_approval": requires_approval == "on",
+        })
+    return RedirectResponse(f"/newsroom/stories/{slug}", status_code=303)
+
+
+@router.get("/stories/{slug}/entries/{entry_id}/history", response_class=HTMLResponse)
+def history(request: Request, slug: str, entry_id: int) -> Response:
+    session = session_of(request)
+    with db(request).read() as conn:
+        story = _desk_story(conn, slug)
+        entry = entries.get_entry(conn, story.id, entry_id, Audience.newsroom) if entry_id <= MAX_ID else None
+        revisions = entries.list_revisions(conn, entry_id) if entry else []
+    if not revisions:
+        raise HTTPException(404, "This update has no history here.")
+    steps = []
+    previous: list[str] = []
+    for revision in revisions:
+        fields = entries.stored_fields(revision)
+        lines = revision.body.splitlines() + [f"{k}: {v}" for k, v in sorted(fields.items())]
+        diff = list(difflib.ndiff(previous, lines)) if previous else [f"  {line}" for line in lines]
+        steps.append({"revision": revision, "diff": [(d[:1], d[2:]) for d in diff if not d.startswith("?")]})
+        previous = lines
+    return render(request, "history.html", session, story=story, entry_id=entry_id, steps=steps)

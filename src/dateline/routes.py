@@ -1,0 +1,61 @@
+"""Every route of Dateline, in one table: what answers which path.
+
+The readers' live stream is the one route answered *at the door*: `DatelineApp` hands it
+uvicorn's own `send`, ahead of the middleware, so events go straight to each reader's
+socket (see live/stream.py). It is declared once, below, and also sits in the ordinary
+table, where HEAD and servers other than uvicorn find it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .api import accounts, entries, events, push, stories, uploads
+from .config import Settings
+from .live import Live, LiveEndpoint
+from .newsroom import desk, signin
+from .reader import pages
+from .vocabulary import Audience
+
+STATIC = Path(__file__).with_name("static")
+
+ROUTERS: tuple[APIRouter, ...] = (
+    stories.router,  # /api/v1/stories
+    entries.router,  # /api/v1/stories/{slug}/entries, /api/v1/preview
+    events.router,  # /api/v1/stories/{slug}/events
+    uploads.router,  # /api/v1/uploads
+    accounts.router,  # /api/v1/session, /api/v1/me, /api/v1/users
+    push.router,  # /api/v1/push/…, /api/v1/stories/{slug}/notifications
+    signin.router,  # /newsroom/login, /logout, /password
+    desk.router,  # /newsroom, /newsroom/stories/…
+    pages.router,  # /, /stories/{slug}, /stories/{slug}/entries/{id}, /sw.js
+)
+
+
+class MediaFiles(StaticFiles):
+    """Uploaded photos: content-addressed names, so they never change and cache forever."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
+
+
+def install(app: FastAPI, live: Live, settings: Settings) -> list[Route]:
+    """Put every route on `app`; returns the routes to answer at the door."""
+    at_the_door = [Route("/stories/{slug}/live", LiveEndpoint(live), methods=["GET"])]
+    app.router.routes.extend(at_the_door)
+    app.router.routes.append(
+        Route("/newsroom/stories/{slug}/live", LiveEndpoint(live, Audience.newsroom), methods=["GET"])
+    )
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/media", MediaFiles(directory=settings.media_dir, check_dir=False), name="media")
+    return at_the_door

@@ -1,0 +1,161 @@
+"""The rules of a story's life: who may start or change a story, post, edit, approve,
+delete, and notify readers, and what each kind of entry needs.
+
+Every writer calls these, inside its own write transaction: the JSON API, the newsroom's
+forms, the demo, a script or an importer. So a rule is checked once, here, and a refusal is
+an exception from `errors` that each surface words its own way. `story` and `entries` below
+only store; nothing else writes stories or entries.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from ..accounts.users import Role, User
+from ..errors import Conflict, Invalid, NotFound
+from ..push import outbox
+from ..times import now as utc_now
+from ..vocabulary import (
+    BODY_REQUIRED,
+    EDITING,
+    KIND_FIELDS,
+    REQUIRED_FIELDS,
+    Audience,
+    EntryKind,
+    StoryStatus,
+)
+from . import entries, events
+from . import story as stories
+
+# --- finding what a request names -----------------------------------------------------------
+
+
+def find_story(conn: Connection, slug: str, audience: Audience) -> Row[Any]:
+    found = stories.get_story(conn, slug, audience)
+    if found is None:
+        raise NotFound(f"No story with the slug {slug!r}.")
+    return found
+
+
+def find_entry(conn: Connection, story: Row[Any], entry_id: int, audience: Audience) -> Row[Any]:
+    found = entries.get_entry(conn, story.id, entry_id, audience)
+    if found is None:
+        raise NotFound(f"Story {story.slug!r} has no entry {entry_id}.")
+    return found
+
+
+# --- stories --------------------------------------------------------------------------------
+
+
+def clean_headline(text: str) -> str:
+    """One line, no blank headlines: from a form or from JSON alike."""
+    line = " ".join(text.split())
+    if not line:
+        raise Invalid("A story needs a headline.")
+    return line
+
+
+def start_story(
+    conn: Connection, user: User, *, headline: str, slug: str | None = None, dateline: str = "",
+    summary: str = "", status: StoryStatus = "draft", requires_approval: bool = False,
+) -> Row[Any]:
+    user.require(Role.editor, "create stories")
+    return stories.create_story(
+        conn, headline=clean_headline(headline), slug=slug, dateline=" ".join(dateline.split()),
+        summary=summary.strip(), status=status, requires_approval=requires_approval,
+    )
+
+
+def change_story(conn: Connection, user: User, story: Row[Any], changes: dict[str, Any]) -> Row[Any]:
+    """Headline, dateline, summary, status, approval; a slug never changes (links are out)."""
+    user.require(Role.editor, "change stories")
+    if "slug" in changes and changes["slug"] != story.slug:
+        raise Conflict("A story's slug cannot change: links to it are already out.")
+    changes = {k: v for k, v in changes.items() if k != "slug"}
+    if "headline" in changes:
+        changes["headline"] = clean_headline(changes["headline"])
+    if "dateline" in changes:
+        changes["dateline"] = " ".join(changes["dateline"].split())
+    if "summary" in changes:
+        changes["summary"] = changes["summary"].strip()
+    return stories.update_story(conn, story, changes)
+
+
+# --- entries --------------------------------------------------------------------------------
+
+
+def check_kind(kind: EntryKind, body: str, fields: dict[str, str]) -> None:
+    """What each kind of entry needs; `Invalid` (a ValueError) says what is missing."""
+    stray = sorted(set(fields) - set(KIND_FIELDS[kind]))
+    if stray:
+        raise Invalid(f"{', '.join(stray)} does not apply to a {kind} entry")
+    if kind in BODY_REQUIRED and not body.strip():
+        raise Invalid(f"a {kind} entry needs a body")
+    missing = [name for name in REQUIRED_FIELDS[kind] if not fields.get(name, "").strip()]
+    if missing:
+        raise Invalid(f"a {kind} entry needs {' and '.join(missing)}")
+
+
+def post_entry(
+    conn: Connection, user: User, story: Row[Any], *, kind: EntryKind, body: str = "",
+    fields: dict[str, str] | None = None, pinned: bool = False, key_event: bool = False,
+    notify: bool = False, push_ttl_seconds: int = 21_600, published_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Post an update: reporters and above; pinning and notifying need an editor. On a story
+    that requires approval, a reporter's post waits (pending) for an editor."""
+    fields = fields or {}
+    if pinned:
+        user.require(Role.editor, "pin entries")
+    if notify:
+        user.require(Role.editor, "notify readers")
+    if story.status == "ended":
+        raise Conflict("This story has ended; an editor can set it live again to post.")
+    if notify and story.status != "live":
+        raise Conflict("Only a live story's followers can be notified; set it live first.")
+    check_kind(kind, body, fields)
+    needs_approval = story.requires_approval and not user.can(Role.editor)
+    data = entries.create_entry(
+        conn, story, user, kind=kind, body=body, fields=fields, pinned=pinned, key_event=key_event,
+        status="pending" if needs_approval else "published", published_at=published_at,
+    )
+    if notify:
+        # In the same transaction as the entry: an acknowledged post is never left unsent.
+        data["notification"] = outbox.enqueue(conn, story, data, push_ttl_seconds, utc_now())
+    return data
+
+
+def edit_entry(
+    conn: Connection, user: User, story: Row[Any], entry: Row[Any], changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Reporters edit their own entries, editors any; pinning needs an editor. Each change
+    of content keeps a revision."""
+    if "pinned" in changes:
+        user.require(Role.editor, "pin entries")
+    if entry.author_id != user.id:
+        user.require(Role.editor, "edit other people's entries")
+    fields = {k: v for k, v in changes.items() if k not in ("body", "pinned", "key_event")}
+    merged = {**entries.stored_fields(entry), **fields}
+    check_kind(entry.kind, changes.get("body", entry.body), merged)
+    return entries.update_entry(conn, story, entry, user, changes)
+
+
+def delete_entry(conn: Connection, user: User, story: Row[Any], entry: Row[Any]) -> None:
+    user.require(Role.editor, "delete entries")
+    entries.delete_entry(conn, story, entry)
+
+
+def approve_entry(conn: Connection, user: User, story: Row[Any], entry: Row[Any]) -> dict[str, Any]:
+    """Publish a reporter's pending post: readers get it now."""
+    user.require(Role.editor, "approve posts")
+    if entry.status != "pending":
+        raise Conflict("This entry is already published.")
+    return entries.approve_entry(conn, story, entry)
+
+
+def announce_editing(conn: Connection, user: User, story: Row[Any], entry: Row[Any]) -> None:
+    """Tell the newsroom that `user` has this entry open in the editor (for 30 s)."""
+    data = {"id": entry.id, "user": user.username, "name": user.display_name, "seconds": 30}
+    events.append(conn, story.id, EDITING, data, utc_now(), entry_id=entry.id)

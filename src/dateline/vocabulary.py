@@ -1,0 +1,94 @@
+"""The words every part of Dateline shares, each defined once.
+
+Entry kinds and their fields, story statuses, event types, who may see what, the slug's
+shape and the validators' formats. The API's pydantic models, and so the OpenAPI document,
+are derived from these, as are the domain's checks, the live stream and the pages.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Final, Literal, get_args
+
+# --- stories --------------------------------------------------------------------------------
+
+StoryStatus = Literal["draft", "live", "ended"]
+STORY_STATUSES: Final[tuple[StoryStatus, ...]] = get_args(StoryStatus)
+PUBLIC_STATUSES: Final[tuple[StoryStatus, ...]] = ("live", "ended")  # readers see these
+
+SLUG_REGEX: Final = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+SLUG_PATTERN: Final = re.compile(SLUG_REGEX)
+MAX_SLUG: Final = 80
+
+# --- entries --------------------------------------------------------------------------------
+
+EntryKind = Literal["text", "quote", "image", "embed"]
+ENTRY_KINDS: Final[tuple[EntryKind, ...]] = get_args(EntryKind)
+EntryStatus = Literal["published", "pending"]  # pending: waiting for an editor's approval
+
+# Each kind's own fields, beside `body`. `correction` is a public note under the update.
+KIND_FIELDS: Final[dict[EntryKind, tuple[str, ...]]] = {
+    "text": ("correction",),
+    "quote": ("speaker", "role", "correction"),
+    "image": ("image_url", "caption", "credit", "alt", "correction"),
+    "embed": ("url", "correction"),
+}
+ALL_KIND_FIELDS: Final = ("speaker", "role", "image_url", "caption", "credit", "alt", "url", "correction")
+BODY_REQUIRED: Final[frozenset[EntryKind]] = frozenset({"text", "quote"})
+REQUIRED_FIELDS: Final[dict[EntryKind, tuple[str, ...]]] = {
+    "text": (), "quote": ("speaker",), "image": ("image_url", "alt"), "embed": ("url",),
+}
+ENTRY_FLAGS: Final = ("pinned", "key_event")
+
+# --- the event log --------------------------------------------------------------------------
+
+EventType = Literal[
+    "entry.created", "entry.updated", "entry.deleted", "story.created", "story.updated",
+    "newsroom.submitted", "newsroom.editing",
+]
+EVENT_TYPES: Final[tuple[EventType, ...]] = get_args(EventType)
+ENTRY_CREATED: Final = "entry.created"
+ENTRY_UPDATED: Final = "entry.updated"
+ENTRY_DELETED: Final = "entry.deleted"
+STORY_CREATED: Final = "story.created"
+STORY_UPDATED: Final = "story.updated"
+NEWSROOM_PREFIX: Final = "newsroom."  # events for the newsroom alone, never sent to readers
+ENTRY_SUBMITTED: Final = "newsroom.submitted"  # a reporter's post waiting for approval, or its edit
+EDITING: Final = "newsroom.editing"  # someone has an entry open in the editor
+
+
+class Audience(enum.Enum):
+    """Who is looking, which decides what exists for them: readers see live and ended
+    stories and published entries; the newsroom also sees drafts, pending posts and
+    newsroom-only events."""
+
+    readers = "readers"
+    newsroom = "newsroom"
+
+    @classmethod
+    def of(cls, signed_in: bool) -> "Audience":
+        return cls.newsroom if signed_in else cls.readers
+
+
+# --- validators and formats -----------------------------------------------------------------
+
+
+def entry_etag(entry_id: int, revision: int) -> str:
+    """An entry's ETag: the API's, the pages' and If-Match's."""
+    return f'"e{entry_id}-r{revision}"'
+
+
+IDEMPOTENCY_KEY_REGEX: Final = r"^[\x21-\x7e]{1,255}$"  # 1 to 255 visible ASCII characters
+CURSOR_REGEX: Final = r"^[0-9]{1,18}$"  # page cursors and event ids: digits, within 64 bits
+MAX_ID: Final = 2**62  # ids in paths and queries: past it, no such row
+
+# --- delivery between processes -------------------------------------------------------------
+
+BrokerName = Literal["local", "none"]
+BROKERS: Final[tuple[BrokerName, ...]] = get_args(BrokerName)
+
+# The browsers' push services: Chrome and most others, Firefox, Safari, Edge.
+BROWSER_PUSH_SERVICES: Final = (
+    "fcm.googleapis.com", "*.push.services.mozilla.com", "*.push.apple.com", "*.notify.windows.com",
+)
