@@ -115,7 +115,77 @@ def test_control_characters_are_dropped_not_stored(client: TestClient, site: Sit
     assert response.json()["body"] == "Nul and bell go;\ttab and\nnewline stay"
 
 
-def test_errors_never_leak_a_stack_trace(client: TestClient, site: Site) -> None:
+def test_a_nul_in_a_slug_is_a_clean_problem(client: TestClient, site: Site) -> None:
+    """Slugs in paths are checked against the slug pattern: `%00` is refused before any handler."""
     response = client.get("/api/v1/stories/%00")
-    assert response.status_code == 404
-    assert "Traceback" not in response.text
+    assert_problem(response, 422, "slug")
+    assert "Traceback" not in response.text and "\x00" not in response.text
+
+
+SECRET = "psycopg.connect(password=hunter2) in /srv/dateline/src/dateline/stories/story.py"
+
+
+def _leaks(text: str) -> list[str]:
+    return [word for word in ("Traceback", "RuntimeError", "hunter2", "story.py", 'File "', SECRET) if word in text]
+
+
+def _explode(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError(SECRET)
+
+
+def _assert_clean_500(response: Any) -> None:
+    problem = assert_problem(response, 500)
+    assert problem["title"] == "Internal error"
+    assert not _leaks(response.text), (_leaks(response.text), response.text)
+    assert not any(_leaks(value) for value in response.headers.values()), response.headers
+
+
+def test_an_unexpected_error_is_a_500_problem_that_leaks_nothing(
+    client: TestClient, site: Site, live_story: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug deep in a handler (here the domain's story listing raises): problem+json 500,
+    nothing of the exception in the answer; the next request is served as usual."""
+    from dateline.stories import story
+
+    monkeypatch.setattr(story, "list_stories", _explode)
+    _assert_clean_500(client.get("/api/v1/stories"))
+    _assert_clean_500(client.get("/api/v1/stories", headers=site.auth("eve")))
+    monkeypatch.undo()
+    assert client.get("/api/v1/stories").status_code == 200
+
+
+def test_an_unexpected_error_in_a_write_leaves_nothing_half_written(
+    client: TestClient, site: Site, live_story: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The story row is inserted, then the handler fails inside the same transaction: a 500,
+    and the transaction rolled back (no story, no event, no stored idempotent answer)."""
+    from dateline.stories import story
+
+    before = table_counts(site.db)
+    monkeypatch.setattr(story, "story_json", _explode)
+    response = client.post("/api/v1/stories", json={"headline": "Half written"},
+                           headers={**site.auth("eve"), "Idempotency-Key": "half-written-1"})
+    _assert_clean_500(response)
+    assert table_counts(site.db) == before
+    monkeypatch.undo()
+    again = client.post("/api/v1/stories", json={"headline": "Half written"},
+                        headers={**site.auth("eve"), "Idempotency-Key": "half-written-1"})
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") != "true", again.text
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a 500 answer comes from Starlette's ServerErrorMiddleware, which sits outside the user "
+    "middleware (SecurityHeaders), so it carries no security headers; fix in src: catch "
+    "Exception inside SecurityHeaders' reach (e.g. an ASGI middleware under SecurityHeaders "
+    "that turns an exception into the problem 500)"))
+def test_a_500_carries_the_security_headers(
+    client: TestClient, site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dateline.stories import story
+
+    monkeypatch.setattr(story, "list_stories", _explode)
+    response = client.get("/api/v1/stories")
+    assert response.status_code == 500
+    assert "frame-ancestors 'none'" in response.headers.get("content-security-policy", "")
+    assert response.headers.get("x-content-type-options") == "nosniff"
+    assert response.headers.get("x-frame-options") == "DENY"

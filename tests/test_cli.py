@@ -59,7 +59,7 @@ def test_password_stdin_sets_the_password(tmp_path: Path, site: Site) -> None:
     result = dateline("user", "add", "pat", "--password-stdin", "--database", url, cwd=tmp_path,
                       stdin="a long enough secret\n")
     assert result.returncode == 0 and result.stdout == ""
-    from dateline import accounts
+    from dateline.accounts import users as accounts
     from dateline.db import Database
 
     db = Database(url)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -38,7 +38,7 @@ class DatelineApp(FastAPI):
     middleware: a GET with no body, and its headers are its own.
     """
 
-    door: list[Route] = []
+    door: Sequence[Route] = ()  # the app's own, set by create_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":

@@ -155,9 +155,12 @@ def demo(database_url: str, host: str, port: int, interval: float) -> None:
         f"                 -d '{{\"body\": \"Hello from the newsroom\"}}' {base}/api/v1/stories/{slug}/entries\n"
     )
     reporter = SimulatedReporter(base, token, slug, interval)
-    threading.Thread(
-        target=lambda: wait_until_up(base) and reporter.start(), name="demo-start", daemon=True
-    ).start()
+
+    def start_when_up() -> None:
+        if wait_until_up(base):
+            reporter.start()
+
+    threading.Thread(target=start_when_up, name="demo-start", daemon=True).start()
     try:
         uvicorn.run(create_app(settings, db), host=host, port=port, log_level="warning")
     finally:
@@ -179,10 +182,7 @@ def user_add(name: str, role: str, display_name: str | None, password_stdin: boo
     """Create an account and print its password."""
     db = Database.from_settings(_settings(database_url=database_url))
     db.check_schema()
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = accounts.generate_password()
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else accounts.generate_password()
     with db.write() as conn:
         created = accounts.create_user(conn, name, password, Role(role), display_name)
     if password_stdin:

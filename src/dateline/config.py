@@ -2,7 +2,8 @@
 
 Each setting has a `DATELINE_*` environment variable, a default and a line of help.
 A `*_FILE` variant (``DATELINE_DATABASE_URL_FILE=/run/secrets/db-url``) reads the value from
-a file, for secrets such as a database password. `docs/configuration.md` lists the same table; a test keeps them in step.
+a file, for secrets such as a database password. `docs/configuration.md` lists the same table;
+a test keeps them in step.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .vocabulary import BROKERS, BROWSER_PUSH_SERVICES
+from .vocabulary import BROKERS, BROWSER_PUSH_SERVICES, BrokerName
 
 
 class ConfigError(ValueError):
@@ -108,7 +109,7 @@ class Settings:
     workers: int = _setting(
         0, "Server processes for `dateline serve`; 0 means one per CPU core.", _non_negative_int
     )
-    broker: str = _setting(
+    broker: BrokerName = _setting(  # checked in validate()
         "local",
         "How server processes nudge each other about new events: `local` (processes on this "
         "machine sharing the database) or `none` (the poll alone).",
@@ -129,7 +130,7 @@ class Settings:
     )
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):

@@ -7,6 +7,7 @@ failing half-way (on PostgreSQL, `events.append` orders the commits).
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -20,7 +21,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from .config import Settings
+from .config import ConfigError, Settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -30,7 +31,7 @@ class SchemaOutOfDate(RuntimeError):
 
 
 def normalize_url(url: str) -> str:
-    """Plain `postgresql://` URLs use psycopg 3, the driver Dateline installs."""
+    """Plain `postgresql://` URLs use psycopg 3 (the `postgresql` extra installs it)."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
@@ -56,12 +57,14 @@ class Database:
             )
             self._configure_sqlite(sqlite_synchronous.upper())
         else:
+            if importlib.util.find_spec("psycopg") is None:
+                raise ConfigError("PostgreSQL needs its driver: pip install 'dateline[postgresql]'")
             self.engine = create_engine(
                 self.url, pool_size=10, max_overflow=30, pool_pre_ping=True, pool_timeout=15
             )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Database":
+    def from_settings(cls, settings: Settings) -> Database:
         return cls(settings.database_url, settings.sqlite_synchronous)
 
     def _configure_sqlite(self, synchronous: str) -> None:
@@ -84,16 +87,14 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            with conn.begin():
-                yield conn
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction; on success, commit listeners learn that the log has grown."""
-        with self._writers, self.engine.connect().execution_options(dateline_write=True) as conn:
-            with conn.begin():
-                yield conn
+        with self._writers, self.engine.connect().execution_options(dateline_write=True) as conn, conn.begin():
+            yield conn
         for listener in list(self._commit_listeners):
             listener()
 

@@ -67,7 +67,7 @@ class Audience(enum.Enum):
     newsroom = "newsroom"
 
     @classmethod
-    def of(cls, signed_in: bool) -> "Audience":
+    def of(cls, signed_in: bool) -> Audience:
         return cls.newsroom if signed_in else cls.readers
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +20,15 @@ CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
+
+
+def require_test_dependency(module: str, what: str) -> Any:
+    """A test dependency of the `test` extra: skipped without it on a laptop, failed under CI
+    (CI=true), where `pip install -e '.[test]'` must have brought it, like a missing service."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing_service(f"{what} is not installed ({exc}); install the test extras: pip install -e '.[test]'")
 
 
 def chromium_path() -> str:
@@ -31,7 +42,8 @@ def chromium_path() -> str:
 def browser() -> Iterator[object]:
     # Module scope: Playwright's sync API keeps an event loop running in the main thread while
     # it is open, which would stop later tests from using asyncio.run().
-    playwright_api = pytest.importorskip("playwright.sync_api")
+    playwright_api = require_test_dependency("playwright.sync_api", "Playwright")
+    require_test_dependency("axe_playwright_python.sync_playwright", "axe-playwright-python")  # the accessibility scans
     path = chromium_path()
     with playwright_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)

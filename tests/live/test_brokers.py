@@ -9,7 +9,10 @@ within the test's deadline through the broker's Unix datagram socket.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,13 +106,24 @@ def test_a_commit_through_one_database_wakes_the_other_process_follower(site: Si
     asyncio.run(scenario())
 
 
-def test_local_broker_nudges_peers_and_cleans_up_after_the_dead(tmp_path: Path) -> None:
+@pytest.fixture
+def broker_folder() -> Iterator[Path]:
+    """A short folder of its own for the brokers' sockets: a Unix socket's path has at most
+    107 bytes, and pytest's tmp_path (longer under pytest-xdist: .../popen-gw0/...) plus the
+    broker's key and socket name can exceed that ("AF_UNIX path too long")."""
+    folder = Path(tempfile.mkdtemp(prefix="dlb-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_local_broker_nudges_peers_and_cleans_up_after_the_dead(tmp_path: Path, broker_folder: Path) -> None:
     url = f"sqlite:///{tmp_path}/one.db"
 
     async def scenario() -> None:
         nudges = {"a": asyncio.Event(), "b": asyncio.Event()}
-        a, b = LocalBroker(url, folder=tmp_path / "brokers"), LocalBroker(url, folder=tmp_path / "brokers")
-        elsewhere = LocalBroker(f"sqlite:///{tmp_path}/other.db", folder=tmp_path / "brokers")
+        a, b = LocalBroker(url, folder=broker_folder), LocalBroker(url, folder=broker_folder)
+        elsewhere = LocalBroker(f"sqlite:///{tmp_path}/other.db", folder=broker_folder)
+        assert len(str(a.path)) < 100, a.path
         assert a.folder == b.folder != elsewhere.folder  # one folder per database
         await a.start(nudges["a"].set)
         await b.start(nudges["b"].set)

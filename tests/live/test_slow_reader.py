@@ -11,6 +11,7 @@ import asyncio
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 
 from conftest import Site
@@ -182,3 +183,57 @@ def test_events_held_during_a_replay_do_not_drop_the_reader() -> None:
         assert reader.take() == b""  # and none is sent twice
 
     asyncio.run(scenario())
+
+
+def test_a_burst_overflowing_the_held_events_during_a_replay_is_replayed_again(site: Site, serve) -> None:  # noqa: F811
+    """A reader resumes from an old cursor; while its replay is on its way, a burst of posts
+    bigger than its buffer arrives. The held events overflow and are forgotten, so the stream
+    must replay once more from the log (`while subscriber.replay_again` in LiveEndpoint):
+    every event still arrives exactly once, in order.
+
+    The replay's first read of the log is held open (after it has read) until the whole burst
+    has been handed to the hub: then the burst is neither in that read nor among the held
+    events, and only the second replay can deliver it.
+    """
+    server: InProcessServer = serve(stream_buffer_bytes=BUFFER)
+    api = server.api()
+    slug = api.story()
+    start = api.newest_id(slug)
+    history = [api.post(slug, f"Earlier {n}") for n in range(3)]
+    server.settle()
+
+    read_done, gate = threading.Event(), threading.Event()
+    lookups = server.live.lookups
+    original = lookups.story_events
+    calls: list[int] = []
+
+    def story_events(story_id: int, after: int, audience: Any) -> Any:
+        batch = original(story_id, after, audience)
+        calls.append(after)
+        if len(calls) == 1:  # the first replay: read what is there now, then wait for the burst
+            read_done.set()
+            assert gate.wait(30), "the test never opened the gate"
+        return batch
+
+    lookups.story_events = story_events  # type: ignore[method-assign]
+    try:
+        with SSEStream(server.live_url(slug), headers={"Last-Event-ID": str(start)}) as stream:
+            assert read_done.wait(15), "the stream never started its replay"
+            (subscriber,) = server.subscribers()
+            assert server.call(lambda: subscriber.catching_up)
+            burst = [api.post(slug, f"Burst {n}: " + "b" * BODY) for n in range(2 * BUFFER // BODY)]
+            assert sum(len(e["body"]) for e in burst) > BUFFER
+            server.settle()  # the follower has handed the whole burst to the hub
+            assert server.call(lambda: subscriber.replay_again), "the held events did not overflow"
+            gate.set()
+            sentinel = api.post(slug, "After the burst")
+            got = stream.events_until(api.newest_id(slug), timeout=30)
+            expected = api.events(slug, after=start)
+            assert [e["data"] for e in expected] == [*history, *burst, sentinel]
+            assert [e.id for e in got] == [e["id"] for e in expected], "events lost or sent twice"
+            assert as_triples(got) == as_triples(expected)
+            assert not subscriber.dropped
+    finally:
+        gate.set()
+        lookups.story_events = original  # type: ignore[method-assign]
+    assert calls[0] == start and len(calls) >= 2, calls  # it read the log again, after the replay

@@ -65,7 +65,8 @@ def lookup(conn: Connection, token: str, idle: timedelta) -> tuple[Session | Non
         return None, False
     now = _now()
     row = conn.execute(
-        select(sessions.c.id.label("session_id"), sessions.c.csrf_token, sessions.c.last_seen_at, sessions.c.expires_at, users)
+        select(sessions.c.id.label("session_id"), sessions.c.csrf_token, sessions.c.last_seen_at, sessions.c.expires_at,
+               users)
         .join(users, users.c.id == sessions.c.user_id)
         .where(sessions.c.id == _digest(token))
     ).first()

@@ -8,10 +8,11 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict, Invalid, NotAllowed
@@ -23,7 +24,7 @@ _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
-TOKEN_PREFIX = "dl_"
+TOKEN_PREFIX = "dl_"  # noqa: S105 - a prefix that marks tokens, not a secret
 
 
 class Role(str, enum.Enum):
@@ -35,7 +36,7 @@ class Role(str, enum.Enum):
     def rank(self) -> int:
         return {"reporter": 1, "editor": 2, "admin": 3}[self.value]
 
-    def at_least(self, other: "Role") -> bool:
+    def at_least(self, other: Role) -> bool:
         return self.rank >= other.rank
 
 
@@ -60,8 +61,8 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _user(row: object) -> User:
-    return User(row.id, row.username, row.display_name, Role(row.role), row.disabled)  # type: ignore[attr-defined]
+def _user(row: Row[Any]) -> User:
+    return User(row.id, row.username, row.display_name, Role(row.role), row.disabled)
 
 
 def hash_password(password: str) -> str:
@@ -133,7 +134,7 @@ def update_user(
         values["display_name"] = display_name.strip()[:120] or user.username
     if values:
         conn.execute(update(users).where(users.c.id == user.id).values(**values))
-    return get_user(conn, user.username)  # type: ignore[return-value]
+    return get_user(conn, user.username)  # type: ignore[return-value]  # the row is there: updated just now
 
 
 def set_password(conn: Connection, user: User, password: str) -> None:

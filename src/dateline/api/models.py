@@ -18,6 +18,7 @@ from pydantic import (
     StrictBool,
     model_validator,
 )
+from pydantic.config import JsonValue
 
 from ..accounts.users import Role
 from ..stories.posting import check_kind
@@ -141,19 +142,20 @@ class _EntryFields(_Strict):
 _FILLED = {"type": "string", "pattern": r"[^\s\x00-\x1f\x7f]"}
 
 
-def _kind_rules() -> list[dict[str, Any]]:
+def _kind_rules() -> list[JsonValue]:
     """Each kind's rules (`posting.check_kind`) as JSON Schema, for the OpenAPI document:
     what it needs, filled in, and which fields do not apply to it."""
-    rules = []
+    rules: list[JsonValue] = []
     for kind, own in KIND_FIELDS.items():
         needs = (["body"] if kind in BODY_REQUIRED else []) + list(REQUIRED_FIELDS[kind])
         when: dict[str, Any] = {"properties": {"kind": {"const": kind}}}
         if kind != "text":  # text is the default: it applies when `kind` is left out too
             when["required"] = ["kind"]
         stray = {name: {"type": "null"} for name in ALL_KIND_FIELDS if name not in own}
-        rules.append({"if": when, "then": {
+        then: dict[str, Any] = {
             "required": needs, "properties": {**{name: _FILLED for name in needs}, **stray},
-        }})
+        }
+        rules.append({"if": when, "then": then})
     return rules
 
 
@@ -169,7 +171,7 @@ class EntryCreate(_EntryFields):
         "(editors; live stories).")
 
     @model_validator(mode="after")
-    def _follows_its_kind(self) -> "EntryCreate":
+    def _follows_its_kind(self) -> EntryCreate:
         check_kind(self.kind, self.body or "", self.kind_fields())
         return self
 

@@ -30,7 +30,8 @@ class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="ignore")  # browsers add fields of their own
     endpoint: Annotated[str, Field(min_length=1, max_length=subscriptions.MAX_ENDPOINT)]
     keys: Keys
-    story: Annotated[str, Field(min_length=1, max_length=MAX_SLUG, description='A story\'s slug, or "site" for breaking news.')]
+    story: Annotated[str, Field(
+        min_length=1, max_length=MAX_SLUG, description='A story\'s slug, or "site" for breaking news.')]
 
 
 class SubscriptionOut(BaseModel):

@@ -32,7 +32,8 @@ log = logging.getLogger("dateline.demo")
 
 
 def load_sample() -> dict[str, Any]:
-    return json.loads(SAMPLE.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    sample: dict[str, Any] = json.loads(SAMPLE.read_text(encoding="utf-8"))
+    return sample
 
 
 def _fields(item: dict[str, Any]) -> dict[str, str]:

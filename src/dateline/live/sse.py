@@ -27,9 +27,9 @@ HEARTBEAT_CHUNK = chunk(HEARTBEAT)
 
 def retry(low_ms: int = 2000, high_ms: int = 6000) -> bytes:
     """A reconnection delay, spread so that a mass disconnect does not come back as one wave."""
-    return f"retry: {random.randint(low_ms, high_ms)}\n\n".encode()
+    return f"retry: {random.randint(low_ms, high_ms)}\n\n".encode()  # noqa: S311 - jitter, not a secret
 
 
 def reset(current_id: int, reason: str) -> bytes:
     """Tells the page its cursor is useless (too old, from the future, garbage): reload."""
-    return event(current_id, "reset", '{"reason":"%s"}' % reason)
+    return event(current_id, "reset", f'{{"reason":"{reason}"}}')

@@ -198,10 +198,12 @@ def direct_connection(send: Send) -> tuple[asyncio.WriteTransport, bool, Callabl
 
 def requested_cursor(scope: Scope) -> str | None:
     """Last-Event-ID wins over the query string (a reconnecting browser sends both)."""
-    for name, value in scope["headers"]:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for name, value in headers:
         if name == b"last-event-id":
             return value.decode("latin-1").strip()
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    query_string: bytes = scope.get("query_string", b"")
+    query = parse_qs(query_string.decode("latin-1"))
     for key in ("last_event_id", "lastEventID"):
         if key in query:
             return query[key][0].strip()
@@ -212,7 +214,7 @@ class LiveEndpoint:
     """The ASGI app behind /stories/{slug}/live, and /newsroom/stories/{slug}/live for the
     newsroom (signed in; drafts, pending posts and who is editing included)."""
 
-    def __init__(self, live: "Live", audience: Audience = Audience.readers) -> None:
+    def __init__(self, live: Live, audience: Audience = Audience.readers) -> None:
         self.live = live
         self.audience = audience
 
@@ -240,7 +242,7 @@ class LiveEndpoint:
         direct = direct_connection(send)
         subscriber = StreamSubscriber(story_id, 0, live.max_pending, self.audience)
         subscriber.session_id = session_id
-        subscriber.task = asyncio.current_task()  # type: ignore[assignment]
+        subscriber.task = asyncio.current_task()
         live.hub.add(subscriber)
         # A direct stream's own task waits in `receive` below; through ASGI, the writing loop
         # needs a watcher beside it to hear of the disconnect.

@@ -17,10 +17,14 @@ from ..errors import NotFound
 from ..push import outbox
 from ..stories import entries, posting
 from ..stories import story as stories
-from ..vocabulary import MAX_ID, Audience
+from ..vocabulary import KIND_FIELDS, MAX_ID, Audience, EntryKind, StoryStatus
 from .pages import db, editor_form, render, session_of
 
 router = APIRouter(prefix="/newsroom", include_in_schema=False)
+KIND_LABELS: dict[EntryKind, str] = {"text": "Text", "quote": "Quote", "image": "Photo", "embed": "Embed"}
+STATUS_LABELS: dict[StoryStatus, str] = {"draft": "Draft: not public", "live": "Live", "ended": "Ended"}
+# What the composer sends for each kind (a correction is added later, by editing).
+COMPOSER_FIELDS = {kind: [f for f in fields if f != "correction"] for kind, fields in KIND_FIELDS.items()}
 
 
 def _desk_story(conn: Connection, slug: str) -> Any:
@@ -57,7 +61,8 @@ def desk(request: Request, slug: str) -> Response:
         followers = outbox.follower_count(conn, story.id)
     return render(
         request, "desk.html", session, story=story, story_json=json.dumps(stories.story_json(story)),
-        can_edit=session.user.can(Role.editor), followers=followers,
+        can_edit=session.user.can(Role.editor), followers=followers, kinds=KIND_LABELS,
+        statuses=STATUS_LABELS, composer_fields=json.dumps(COMPOSER_FIELDS),
     )
 
 
@@ -65,7 +70,7 @@ def desk(request: Request, slug: str) -> Response:
 def update_story(
     request: Request, slug: str, headline: Annotated[str, Form(min_length=1, max_length=200)],
     dateline: Annotated[str, Form(max_length=80)] = "", summary: Annotated[str, Form(max_length=2000)] = "",
-    status: Annotated[str, Form(pattern="^(draft|live|ended)$")] = "draft",
+    status: Annotated[StoryStatus, Form()] = "draft",
     requires_approval: Annotated[str, Form(max_length=5)] = "", csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     session = editor_form(request, csrf_token, "change stories")

@@ -48,8 +48,8 @@ def login(
     try:
         token, _ = auth.sign_in(request, username, password)
     except Problem as problem:
-        response = render(request, "login.html", None, status=problem.status, next=_safe_next(next),
-                          login_csrf=csrf_token, error=problem.detail, username=username)
+        response: Response = render(request, "login.html", None, status=problem.status, next=_safe_next(next),
+                                    login_csrf=csrf_token, error=problem.detail, username=username)
         response.headers.update(problem.headers)
         return response
     response = RedirectResponse(_safe_next(next), status_code=303)

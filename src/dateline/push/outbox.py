@@ -205,7 +205,8 @@ def claim(conn: Connection, owner: str, size: int, lease_seconds: float, now: da
                 ])
         if not due and not fresh:
             if note.cursor >= note.last_subscription_id and not _has_deliveries(conn, note.id):
-                conn.execute(update(push_notifications).where(push_notifications.c.id == note.id).values(finished_at=now))
+                conn.execute(
+                    update(push_notifications).where(push_notifications.c.id == note.id).values(finished_at=now))
             continue
         rows = conn.execute(
             select(push_subscriptions.c.id, push_subscriptions.c.endpoint, push_subscriptions.c.p256dh,
@@ -319,5 +320,6 @@ def progress_json(row: Row[Any]) -> dict[str, Any]:
     return {
         "id": row.id, "entry_id": row.entry_id, "title": message.get("title"), "body": message.get("body"),
         "recipients": row.recipients, "sent": row.sent, "failed": row.failed, "removed": row.removed,
-        "last_error": row.last_error, "created_at": iso_or_none(row.created_at), "finished_at": iso_or_none(row.finished_at),
+        "last_error": row.last_error, "created_at": iso_or_none(row.created_at),
+        "finished_at": iso_or_none(row.finished_at),
     }

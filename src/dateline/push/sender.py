@@ -16,6 +16,7 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
@@ -140,7 +141,7 @@ class PushSender:
                 return
             self._outcomes[sub.id] = outcome_of(response, sub.endpoint)
 
-        await asyncio.gather(*(one(sub, body) for sub, body in zip(batch.subscriptions, bodies)))
+        await asyncio.gather(*(one(sub, body) for sub, body in zip(batch.subscriptions, bodies, strict=True)))
 
     def _encrypt(self, batch: outbox.Batch) -> list[bytes | str]:
         bodies: list[bytes | str] = []
@@ -191,7 +192,7 @@ class PushSender:
         with self.db.write() as conn:
             outbox.record(conn, self.owner, batch, outcomes, datetime.now(timezone.utc))
 
-    def _write(self, action, *args) -> None:  # type: ignore[no-untyped-def]
+    def _write(self, action: Callable[..., object], *args: object) -> None:
         with self.db.write() as conn:
             action(conn, self.owner, *args, datetime.now(timezone.utc))
 

@@ -86,7 +86,7 @@ def check_endpoint(endpoint: str, allow_test_endpoints: bool = False,
         return
     if parts.scheme != "https" or not host or parts.username or parts.password:
         raise SubscriptionError("the endpoint must be an https:// URL")
-    if loopback or host.endswith((".localhost", ".local", ".internal")) or "." not in host and address is None:
+    if loopback or host.endswith((".localhost", ".local", ".internal")) or ("." not in host and address is None):
         raise SubscriptionError("the endpoint must be on a public host")
     if address is not None and not address.is_global:
         raise SubscriptionError("the endpoint must not be a private, loopback or link-local address")
@@ -124,4 +124,5 @@ def subscribe(conn: Connection, endpoint: str, p256dh: str, auth: str, story_id:
 
 def unsubscribe(conn: Connection, endpoint: str, story_id: int | None) -> int:
     scope = push_subscriptions.c.story_id.is_(None) if story_id is None else push_subscriptions.c.story_id == story_id
-    return conn.execute(delete(push_subscriptions).where(and_(push_subscriptions.c.endpoint == endpoint, scope))).rowcount
+    query = delete(push_subscriptions).where(and_(push_subscriptions.c.endpoint == endpoint, scope))
+    return conn.execute(query).rowcount

@@ -47,9 +47,13 @@
     composer.querySelectorAll(".kind-fields").forEach(function (el) { el.hidden = el.dataset.kind !== chosen; });
   }
 
+  // Each kind's fields, as the server defines them (vocabulary.KIND_FIELDS).
+  var kindFields = JSON.parse(composer.dataset.fields);
+  var allFields = Object.keys(kindFields).reduce(function (all, k) { return all.concat(kindFields[k]); }, []);
+
   function payload() {
     var data = { kind: kind(), body: composer.body.value };
-    var fields = { quote: ["speaker", "role"], image: ["image_url", "caption", "credit", "alt"], embed: ["url"] }[data.kind] || [];
+    var fields = kindFields[data.kind] || [];
     fields.forEach(function (name) { data[name] = composer[name].value.trim(); });
     if (composer.key_event.checked) data.key_event = true;
     if (composer.pinned && composer.pinned.checked) data.pinned = true;
@@ -73,7 +77,7 @@
     try { draft = JSON.parse(localStorage.getItem(draftKey) || "null"); } catch (e) {}
     if (!draft) return;
     composer.querySelector('input[name="kind"][value="' + draft.kind + '"]').checked = true;
-    ["body", "speaker", "role", "image_url", "caption", "credit", "alt", "url"].forEach(function (name) {
+    ["body"].concat(allFields).forEach(function (name) {
       if (draft[name]) composer[name].value = draft[name];
     });
     composer.key_event.checked = !!draft.key_event;
@@ -86,7 +90,7 @@
 
   function clearComposer() {
     composer.body.value = "";
-    ["speaker", "role", "image_url", "caption", "credit", "alt", "url"].forEach(function (name) { composer[name].value = ""; });
+    allFields.forEach(function (name) { composer[name].value = ""; });
     composer.file.value = "";
     composer.querySelector(".upload-status").textContent = "";
     composer.key_event.checked = false;

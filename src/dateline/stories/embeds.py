@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from markupsafe import escape
 
@@ -25,14 +25,14 @@ class Embed:
     player: str | None = None  # the iframe URL, loaded only after a click
 
 
-def _youtube_id(parts: object) -> str | None:
-    host = parts.hostname or ""  # type: ignore[attr-defined]
-    path = parts.path  # type: ignore[attr-defined]
+def _youtube_id(parts: SplitResult) -> str | None:
+    host = parts.hostname or ""
+    path = parts.path
     if host == "youtu.be":
         candidate = path.strip("/").split("/")[0]
     elif host.endswith("youtube.com"):
         if path == "/watch":
-            candidate = parse_qs(parts.query).get("v", [""])[0]  # type: ignore[attr-defined]
+            candidate = parse_qs(parts.query).get("v", [""])[0]
         elif path.startswith(("/shorts/", "/live/", "/embed/")):
             candidate = path.split("/")[2]
         else:

@@ -194,7 +194,7 @@ def update_entry(
     fields = stored_fields(entry)
     new_fields = {**fields, **{k: v for k, v in changes.items() if k in KIND_FIELDS[entry.kind]}}
     body = changes.get("body", entry.body)
-    flags = {k: changes[k] for k in ENTRY_FLAGS if k in changes and changes[k] != getattr(entry, k)}
+    flags: dict[str, Any] = {k: changes[k] for k in ENTRY_FLAGS if k in changes and changes[k] != getattr(entry, k)}
     content_changed = body != entry.body or new_fields != fields
     if not content_changed and not flags:
         return entry_json(entry, story.slug)

@@ -56,7 +56,7 @@ class StoredImage:
         return ", ".join(f"/media/{self._name(w)} {w}w" for w in self.widths)
 
     @classmethod
-    def from_url(cls, url: str) -> "StoredImage | None":
+    def from_url(cls, url: str) -> StoredImage | None:
         """The upload behind an image URL of this site, or None for any other URL."""
         match = _NAME.match(url)
         if not match or not 0 < int(match[2]) <= WIDTHS[-1] or not 0 < int(match[3]) <= MAX_SIDE:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 from datetime import timedelta
 
-from fastapi import Request
+from fastapi import Request, Response
 
 from ..accounts import sessions
 from ..accounts import users as accounts
@@ -29,7 +29,8 @@ def client_ip(request: Request) -> str:
 def session_from_cookie(request: Request) -> sessions.Session | None:
     """The request's newsroom session, if its cookie names a live one (cached per request)."""
     if hasattr(request.state, "session"):
-        return request.state.session  # type: ignore[no-any-return]
+        cached: sessions.Session | None = request.state.session
+        return cached
     found = None
     token = request.cookies.get(sessions.COOKIE)
     if token:
@@ -93,14 +94,14 @@ def sign_in(request: Request, username: str, password: str) -> tuple[str, sessio
         )
 
 
-def set_session_cookie(request: Request, response: object, token: str) -> None:
+def set_session_cookie(request: Request, response: Response, token: str) -> None:
     settings = request.app.state.settings
     secure = request.url.scheme == "https" or settings.public_url.startswith("https://")
-    response.set_cookie(  # type: ignore[attr-defined]
+    response.set_cookie(
         sessions.COOKIE, token, max_age=settings.session_max_hours * 3600, httponly=True,
         samesite="lax", secure=secure, path="/",
     )
 
 
-def clear_session_cookie(response: object) -> None:
-    response.delete_cookie(sessions.COOKIE, path="/")  # type: ignore[attr-defined]
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(sessions.COOKIE, path="/")
