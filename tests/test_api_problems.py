@@ -173,11 +173,6 @@ def test_an_unexpected_error_in_a_write_leaves_nothing_half_written(
     assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") != "true", again.text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a 500 answer comes from Starlette's ServerErrorMiddleware, which sits outside the user "
-    "middleware (SecurityHeaders), so it carries no security headers; fix in src: catch "
-    "Exception inside SecurityHeaders' reach (e.g. an ASGI middleware under SecurityHeaders "
-    "that turns an exception into the problem 500)"))
 def test_a_500_carries_the_security_headers(
     client: TestClient, site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,10 +5,14 @@ Plain ASGI, not Starlette's BaseHTTPMiddleware, so nothing here ever buffers a s
 
 from __future__ import annotations
 
+import logging
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..stories.embeds import PLAYER_ORIGINS
 from . import problems
+
+log = logging.getLogger("dateline")
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
@@ -36,15 +40,30 @@ class SecurityHeaders:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
 
+        started = False
+
         async def with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 headers += [(n, v) for n, v in SECURITY_HEADERS if n not in present]
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        try:
+            await self.app(scope, receive, with_headers)
+        except Exception:
+            # Unexpected: answered here, inside this middleware, so the 500 carries the
+            # security headers too (Starlette's own handler sits outside every middleware).
+            if started:
+                raise
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            response = problems.problem_response(
+                500, "Something went wrong on our side; it has been logged.", instance=scope.get("path")
+            )
+            await response(scope, receive, with_headers)
 
 
 class BodyLimit:
