@@ -21,7 +21,8 @@ from ..schema import api_tokens, users
 # argon2id at OWASP's recommended cost (19 MiB, 2 passes, 1 lane): about 30 ms a check here,
 # slow for a guesser, cheap enough that a burst of logins does not stall the server.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
-USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
+USERNAME_REGEX = r"^[a-z0-9][a-z0-9._-]{1,62}$"
+USERNAME_PATTERN = re.compile(USERNAME_REGEX.replace("$", r"\Z"))  # "$" would let a newline through
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 TOKEN_PREFIX = "dl_"  # noqa: S105 - a prefix that marks tokens, not a secret

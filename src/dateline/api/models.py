@@ -20,7 +20,7 @@ from pydantic import (
 )
 from pydantic.config import JsonValue
 
-from ..accounts.users import Role
+from ..accounts.users import USERNAME_REGEX, Role
 from ..stories.posting import check_kind
 from ..vocabulary import (
     ALL_KIND_FIELDS,
@@ -57,18 +57,32 @@ def _clean_line(value: Any) -> Any:
     return " ".join(value.split()) if isinstance(value, str) else value
 
 
+# The OpenAPI document states each rule below as a pattern on the value as sent, before the
+# cleaning above; a value that matches it is one the server accepts. The character classes are
+# spelled out (not \s) so that JSON Schema's regexes and Python's agree on them.
+_SPACE = r"\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"  # str.split()
+_CONTROLS = r"\x00-\x1f\x7f-\x9f"
+FILLED_PATTERN = rf"[^{_SPACE}{_CONTROLS}]"  # something to read: not only spaces and controls
+# No user name or password in a link (a classic phishing disguise), no spaces, a host name.
+_WEB_URL = r"https?://[^{space}{controls}/?#@:\[\]\\]+(?::[0-9]{{1,5}})?(?:[/?#][^{space}]*)?"
+WEB_URL_PATTERN = "^" + _WEB_URL.format(space=_SPACE, controls=_CONTROLS) + "$"
+# An image served by this site. Browsers read a backslash as a slash ("/" + "\\evil.example"
+# loads another site's image) and ".." climbs out of the folder: no segment starts with a dot.
+_LOCAL_IMAGE = r"/(?:media|static)(?:/[A-Za-z0-9_~%-][A-Za-z0-9._~%-]*)+"
+IMAGE_URL_PATTERN = f"^(?:{_LOCAL_IMAGE}|{WEB_URL_PATTERN[1:-1]})$"
+_web_url_re = re.compile(_WEB_URL.format(space=" ", controls=""))
+_local_image_re = re.compile(_LOCAL_IMAGE)
+
+
 def _web_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL")
+    if not _web_url_re.fullmatch(value) or not urlsplit(value).hostname:
+        raise ValueError("must be an http:// or https:// URL, without spaces or a user name")
     return value
 
 
 def _image_url(value: str) -> str:
-    if value.startswith(("/media/", "/static/")):
-        # An image served by this site. Browsers read a backslash as a slash, so "/" plus a
-        # backslash plus a host name would load another site's image: refuse backslashes.
-        if "\\" in value or "/../" in value:
+    if value.startswith("/"):
+        if not _local_image_re.fullmatch(value):
             raise ValueError("must be a plain path under /media/ or /static/")
         return value
     return _web_url(value)
@@ -76,8 +90,11 @@ def _image_url(value: str) -> str:
 
 Text = Annotated[str, BeforeValidator(_clean_text)]
 Line = Annotated[str, BeforeValidator(_clean_line)]
-WebUrl = Annotated[Line, Field(max_length=MAX_URL), AfterValidator(_web_url)]
-ImageUrl = Annotated[Line, Field(max_length=MAX_URL), AfterValidator(_image_url)]
+FilledLine = Annotated[Line, Field(min_length=1, json_schema_extra={"pattern": FILLED_PATTERN})]
+WebUrl = Annotated[Line, Field(max_length=MAX_URL, json_schema_extra={"pattern": WEB_URL_PATTERN}),
+                   AfterValidator(_web_url)]
+ImageUrl = Annotated[Line, Field(max_length=MAX_URL, json_schema_extra={"pattern": IMAGE_URL_PATTERN}),
+                     AfterValidator(_image_url)]
 Slug = Annotated[str, Field(min_length=1, max_length=MAX_SLUG, pattern=SLUG_REGEX)]
 
 
@@ -90,7 +107,7 @@ class StoryCreate(_Strict):
         {"headline": "Second night of protests after the disputed vote", "dateline": "DRAVONNE",
          "summary": "Thousands return to Lantern Square.", "status": "live"},
     ]})
-    headline: Annotated[Line, Field(min_length=1, max_length=MAX_HEADLINE)]
+    headline: Annotated[FilledLine, Field(max_length=MAX_HEADLINE)]
     slug: Slug | None = None
     dateline: Annotated[Line, Field(max_length=MAX_DATELINE)] = ""
     summary: Annotated[Text, Field(max_length=MAX_SUMMARY)] = ""
@@ -99,7 +116,7 @@ class StoryCreate(_Strict):
 
 
 class StoryUpdate(_Strict):
-    headline: Annotated[Line, Field(min_length=1, max_length=MAX_HEADLINE)] | None = None
+    headline: Annotated[FilledLine, Field(max_length=MAX_HEADLINE)] | None = None
     dateline: Annotated[Line, Field(max_length=MAX_DATELINE)] | None = None
     summary: Annotated[Text, Field(max_length=MAX_SUMMARY)] | None = None
     status: StoryStatus | None = None
@@ -138,8 +155,7 @@ class _EntryFields(_Strict):
         return {k: v for k in ALL_KIND_FIELDS if (v := getattr(self, k)) is not None}
 
 
-# A value with something to read in it: not only spaces or the control characters dropped.
-_FILLED = {"type": "string", "pattern": r"[^\s\x00-\x1f\x7f]"}
+_FILLED = {"type": "string", "pattern": FILLED_PATTERN}
 
 
 def _kind_rules() -> list[JsonValue]:
@@ -245,7 +261,7 @@ class EventPage(BaseModel):
 
 
 class UserCreate(_Strict):
-    username: Annotated[str, Field(min_length=2, max_length=63)]
+    username: Annotated[str, Field(min_length=2, max_length=63, json_schema_extra={"pattern": USERNAME_REGEX})]
     role: Role
     name: Annotated[Line, Field(max_length=120)] | None = None
     password: Annotated[str, Field(min_length=10, max_length=1024)] | None = None
@@ -253,7 +269,7 @@ class UserCreate(_Strict):
 
 class UserUpdate(_Strict):
     role: Role | None = None
-    name: Annotated[Line, Field(min_length=1, max_length=120)] | None = None
+    name: Annotated[FilledLine, Field(max_length=120)] | None = None
     disabled: StrictBool | None = None
 
 
