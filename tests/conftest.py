@@ -157,7 +157,9 @@ class PostgresReset:
         statements += [f"SELECT setval('{seq}', 1, false)" for seq in sequences if seq]
         # Tests may change personas (disable, role, password) or add users: put them back.
         statements += ["DELETE FROM users WHERE username NOT IN ('ada', 'eve', 'rita', 'ron')",
-                       "UPDATE users SET disabled = false"]
+                       "UPDATE users SET disabled = false",
+                       "DELETE FROM api_tokens WHERE label != 'tests'",  # and tokens revoked or used
+                       "UPDATE api_tokens SET revoked_at = NULL, last_used_at = NULL"]
         self.script = ";\n".join(statements)
 
     def __call__(self) -> None:

@@ -13,6 +13,7 @@ import pytest
 from dateline.app import create_app
 from dateline.config import Settings, described_settings, env_name
 from dateline.db import Database
+from dateline.web.server import MAX_HEAD_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -113,6 +114,8 @@ def test_the_documented_limits_are_the_real_ones(openapi: dict[str, Any]) -> Non
     assert key_lengths, key["pattern"]
     expected = {
         "request body": (Settings.from_env({}).max_request_bytes,),
+        "photo upload (`POST /api/v1/uploads`)": (Settings.from_env({}).max_upload_bytes,),
+        "request head (request line and headers)": (MAX_HEAD_BYTES,),
         "headline": same("headline"),
         "dateline": same("dateline"),
         "summary": same("summary"),
@@ -129,6 +132,7 @@ def test_the_documented_limits_are_the_real_ones(openapi: dict[str, Any]) -> Non
     for what, numbers in expected.items():
         assert _numbers(rows[what]) == numbers, f"{what}: the docs say {rows[what]!r}, the API {numbers}"
     assert f"`{env_name('max_request_bytes')}`" in rows["request body"]
+    assert f"`{env_name('max_upload_bytes')}`" in rows["photo upload (`POST /api/v1/uploads`)"]
 
 
 def test_ci_runs_the_readme_test_line() -> None:

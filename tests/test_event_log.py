@@ -13,13 +13,15 @@ import json
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Row, delete, select
 
 from conftest import Site
 from dateline.accounts import users as accounts
-from dateline import vocabulary
+from dateline import times, vocabulary
+from dateline.live import pruner
 from dateline.stories import entries, events, story as stories
 from dateline.schema import events as events_table
 from dateline.schema import stories as stories_table
@@ -251,3 +253,73 @@ def test_changing_a_story_while_posting_to_it_never_deadlocks(site: Site) -> Non
     assert errors == []
     with site.db.read() as conn:
         assert len(events.read_after(conn, story.id, 0, 1000)) == 1 + 40 + 40
+
+
+# --- pruning: stale presence always, old events with a retention period --------------------
+
+
+def _types(site: Site, story_id: int) -> list[str]:
+    with site.db.read() as conn:
+        return list(conn.execute(select(events_table.c.type).where(events_table.c.story_id == story_id)
+                                 .order_by(events_table.c.id)).scalars())
+
+
+def test_presence_is_pruned_once_stale_and_nothing_else(site: Site) -> None:
+    """"Who is editing" is written every 15 s per open editor: before, it stayed for ever."""
+    story = _story(site, "Flooding in the valley", "flooding")
+    entry = _post(site, story, "The river is rising.")
+    written = times.now()
+    with site.db.write() as conn:
+        for _ in range(3):
+            events.append(conn, story.id, vocabulary.EDITING, {"id": entry["id"], "seconds": 30}, written, entry["id"])
+    _post(site, story, "Evacuations ordered.")
+    assert _types(site, story.id).count(vocabulary.EDITING) == 3
+    # Still fresh: kept (a newsroom stream resuming now shows who is editing).
+    assert pruner.prune_log(site.db, written + timedelta(seconds=30), 0) == (0, 0)
+    deleted, above = pruner.prune_log(site.db, written + timedelta(minutes=2), 0)
+    assert deleted == 3
+    assert _types(site, story.id) == ["story.created", "entry.created", "entry.created"]
+    # The next pass looks only above what this one went through; a new stale one goes then.
+    with site.db.write() as conn:
+        events.append(conn, story.id, vocabulary.EDITING, {"id": entry["id"], "seconds": 30}, written, entry["id"])
+    again, later = pruner.prune_log(site.db, written + timedelta(minutes=3), 0, above)
+    assert again == 1 and later > above
+    assert pruner.prune_log(site.db, written + timedelta(minutes=4), 0, later)[0] == 0
+
+
+def test_retention_deletes_old_events_in_small_transactions_and_keeps_the_newest(site: Site, monkeypatch: Any) -> None:
+    story = _story(site, "Flooding in the valley", "flooding")
+    other = _story(site, "Port strike", "port-strike")
+    for n in range(7):
+        _post(site, story, f"Update {n}")
+    _post(site, other, "Dockers walk out.")
+    every = _event_ids_in_table(site, None)
+    assert pruner.prune_log(site.db, times.now() + timedelta(days=30), 0)[0] == 0  # 0: keep everything
+    assert pruner.prune_log(site.db, times.now(), 1)[0] == 0  # nothing is a day old yet
+    commits: list[int] = []
+    site.db.add_commit_listener(lambda: commits.append(1))
+    monkeypatch.setattr(events, "PRUNE_ROWS", 3)
+    deleted, _ = pruner.prune_log(site.db, times.now() + timedelta(days=2), 1)
+    assert deleted == len(every) - 1 and len(commits) >= len(every) // 3
+    assert _event_ids_in_table(site, None) == [every[-1]]  # the newest stays: the log's ids still tell
+    with site.db.read() as conn:
+        assert events.first_id(conn) == events.last_id(conn) == every[-1]
+    _post(site, story, "After the prune")
+    assert _event_ids_in_table(site, story.id)[0] > every[-1]  # ids are never handed out again
+
+
+def test_dateline_prune_on_the_command_line(site: Site, monkeypatch: Any) -> None:
+    from click.testing import CliRunner
+
+    from dateline.cli import main
+
+    story = _story(site, "Flooding in the valley", "flooding")
+    _post(site, story, "The river is rising.")
+    _post(site, story, "Evacuations ordered.")
+    runner = CliRunner()
+    result = runner.invoke(main, ["prune", "--database", site.url], env={"DATELINE_EVENT_RETENTION_DAYS": "0"})
+    assert result.exit_code == 0 and result.output == "Deleted 0 events.\n", result.output
+    monkeypatch.setattr(times, "now", lambda: datetime.now(timezone.utc) + timedelta(days=3))
+    result = runner.invoke(main, ["prune", "--database", site.url, "--days", "2"])
+    assert result.exit_code == 0 and result.output == "Deleted 2 events.\n", result.output
+    assert len(_event_ids_in_table(site, story.id)) == 1

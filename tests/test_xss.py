@@ -300,8 +300,10 @@ def entry_requests(payload: str, photo_on_site: bool = False) -> list[tuple[str,
     body = cut(payload, "body")
     short = cut(payload, "speaker")
     long = cut(payload, "caption")
-    # A backslash in a site path is refused (browsers read "/\\host" as "//host"): leave it out.
-    image_url = ("/media/" + payload.replace("\\", "") if photo_on_site else "https://example.com/p.jpg?q=" + payload)
+    # A URL holds no spaces, and a path on the site only plain segments (a backslash reads as
+    # "//host" to a browser): the payload goes in as a link would carry it, percent-encoded.
+    image_url = ("/media/" + quote(payload, safe="").replace(".", "%2E") if photo_on_site
+                 else "https://example.com/p.jpg?q=" + re.sub(r"\s", "%20", payload))
     return [
         ("rita", {"kind": "text", "body": body, "key_event": True}),
         ("eve", {"kind": "quote", "body": body, "speaker": short, "role": short, "pinned": True}),
@@ -309,7 +311,8 @@ def entry_requests(payload: str, photo_on_site: bool = False) -> list[tuple[str,
             "kind": "image", "body": body, "image_url": image_url[: LIMITS["url"]],
             "caption": long, "credit": short, "alt": long,
         }),
-        ("rita", {"kind": "embed", "body": body, "url": ("https://example.com/v?q=" + payload)[: LIMITS["url"]]}),
+        ("rita", {"kind": "embed", "body": body,
+                  "url": ("https://example.com/v?q=" + re.sub(r"\s", "%20", payload))[: LIMITS["url"]]}),
     ]  # fmt: skip
 
 

@@ -7,16 +7,18 @@ runs one of each.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
 from . import __version__, routes
+from .api import uploads
 from .config import Settings
 from .db import Database
 from .live import Live
@@ -47,11 +49,31 @@ class DatelineApp(FastAPI):
                 if match is Match.FULL:
                     scope.update(child_scope)
                     return await route.handle(scope, receive, send)
+        elif scope["type"] == "http" and scope["method"] == "HEAD":
+            # HEAD is GET without the body, on every route that answers GET: the route sees
+            # GET, and the server, whose own scope still says HEAD, sends the headers alone.
+            scope = {**scope, "method": "GET"}
         await super().__call__(scope, receive, send)
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> Response:
+    """405, with `Allow` naming every method the path answers, on the API, pages and files."""
+    path = request.scope["path"]
+    allow = ", ".join(routes.allowed_methods(request.app.router.routes, path))
+    detail = f"{path} answers {allow}."
+    if path.startswith("/api/"):
+        return problems.problem_response(405, detail, headers={"Allow": allow}, instance=path)
+    response = error_page(request, 405, detail)
+    response.headers["Allow"] = allow
+    return response
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
+    # The app disposes only a database it opened itself: a caller that hands one in owns it,
+    # and may share it (tests run two apps on one), so disposing it here would orphan the
+    # connections the other app still has checked out, to be closed by the garbage collector.
+    owns_db = db is None
     db = db or Database.from_settings(settings)
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the demo's reporter: one line a post is noise
@@ -71,7 +93,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         yield
         await push_sender.stop()
         await live.stop()
-        db.dispose()
+        if owns_db:
+            db.dispose()
 
     app = DatelineApp(
         title="Dateline API",
@@ -88,7 +111,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.push_address_limit = AddressLimit()
     problems.install(app, html_error=error_page)
     app.add_exception_handler(SignInRequired, sign_in_redirect)
+    app.add_exception_handler(405, method_not_allowed)
+    app.state.photo_decoding = asyncio.Semaphore(uploads.DECODING_AT_ONCE)
     app.door = routes.install(app, live, settings)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, own_limits=uploads.body_limits(settings))
     app.add_middleware(SecurityHeaders)
     return app

@@ -16,12 +16,14 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from . import __version__
+from .accounts import sessions
 from .accounts import users as accounts
 from .accounts.users import Role
 from .config import ConfigError, Settings, env_name
 from .db import Database, SchemaOutOfDate
 from .errors import Refused
 from .push import subscriptions
+from .times import iso
 
 EXPECTED_ERRORS = (ConfigError, SchemaOutOfDate, Refused)
 
@@ -55,6 +57,13 @@ def _settings(**overrides: Any) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
+def _schema_checked(database_url: str | None) -> Database:
+    """The database of a chore: it must be initialised already (`dateline init`)."""
+    db = Database.from_settings(_settings(database_url=database_url))
+    db.check_schema()
+    return db
+
+
 def _ready_database(settings: Settings, db: Database | None = None) -> Database:
     """Migrate the schema and make sure a VAPID key pair exists (it signs notifications)."""
     db = db or Database.from_settings(settings)
@@ -81,6 +90,7 @@ def serve(database_url: str | None, host: str | None, port: int | None, workers:
     import uvicorn
 
     from .app import create_app
+    from .web.server import HttpProtocol
 
     settings = _settings(database_url=database_url, host=host, port=port, workers=workers)
     db = Database.from_settings(settings)
@@ -97,6 +107,7 @@ def serve(database_url: str | None, host: str | None, port: int | None, workers:
     options: dict[str, Any] = dict(
         host=settings.host, port=settings.port, log_level=settings.log_level, proxy_headers=True,
         server_header=False, timeout_graceful_shutdown=2,  # live streams never end by themselves
+        http=HttpProtocol,  # limits on slow and unfinished requests (web/server.py)
     )
     if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
         # A worker busy fanning an update out to 19,000 readers on a starved core can miss
@@ -104,7 +115,10 @@ def serve(database_url: str | None, host: str | None, port: int | None, workers:
         # quick to replace one that really hangs.
         options["timeout_worker_healthcheck"] = 30
     if count == 1:
-        uvicorn.run(create_app(settings, db), **options)
+        try:
+            uvicorn.run(create_app(settings, db), **options)
+        finally:
+            db.dispose()  # ours: the app disposes only a database it opened itself
         return
     db.dispose()
     # Each worker builds its own app from the environment: hand it the options given here.
@@ -165,6 +179,7 @@ def demo(database_url: str, host: str, port: int, interval: float) -> None:
         uvicorn.run(create_app(settings, db), host=host, port=port, log_level="warning")
     finally:
         reporter.stop()
+        db.dispose()  # ours: the app disposes only a database it opened itself
 
 
 @main.group()
@@ -180,8 +195,7 @@ def user() -> None:
 @database_option
 def user_add(name: str, role: str, display_name: str | None, password_stdin: bool, database_url: str | None) -> None:
     """Create an account and print its password."""
-    db = Database.from_settings(_settings(database_url=database_url))
-    db.check_schema()
+    db = _schema_checked(database_url)
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else accounts.generate_password()
     with db.write() as conn:
         created = accounts.create_user(conn, name, password, Role(role), display_name)
@@ -196,11 +210,56 @@ def user_add(name: str, role: str, display_name: str | None, password_stdin: boo
 @database_option
 def user_list(database_url: str | None) -> None:
     """List the accounts."""
-    db = Database.from_settings(_settings(database_url=database_url))
-    db.check_schema()
+    db = _schema_checked(database_url)
     with db.read() as conn:
         for u in accounts.list_users(conn):
             click.echo(f"{u.username}\t{u.role.value}\t{'disabled' if u.disabled else 'active'}\t{u.display_name}")
+
+
+def _set_disabled(name: str, disabled: bool, database_url: str | None) -> None:
+    db = _schema_checked(database_url)
+    with db.write() as conn:
+        found = accounts.require_user(conn, name)
+        accounts.update_user(conn, found, disabled=disabled)
+        if disabled:
+            sessions.end_all(conn, found.id)  # signed out everywhere; its tokens stop working
+    click.echo(f"{'Disabled' if disabled else 'Enabled'} {found.username}.", err=True)
+
+
+@user.command("disable")
+@click.argument("name")
+@database_option
+def user_disable(name: str, database_url: str | None) -> None:
+    """Disable an account: its sessions end and its tokens stop working, at once."""
+    _set_disabled(name, True, database_url)
+
+
+@user.command("enable")
+@click.argument("name")
+@database_option
+def user_enable(name: str, database_url: str | None) -> None:
+    """Enable a disabled account again (its tokens work again unless revoked)."""
+    _set_disabled(name, False, database_url)
+
+
+@user.command("set-password")
+@click.argument("name")
+@database_option
+def user_set_password(name: str, database_url: str | None) -> None:
+    """Set a new password, asked for at a prompt (or read as one line from standard input);
+    the user's sessions end."""
+    db = _schema_checked(database_url)
+    with db.read() as conn:
+        found = accounts.require_user(conn, name)
+    if sys.stdin.isatty():
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True, err=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    password_hash = accounts.new_password_hash(password)
+    with db.write() as conn:
+        accounts.store_password_hash(conn, found, password_hash)
+        sessions.end_all(conn, found.id)
+    click.echo(f"New password set for {found.username}; their sessions have ended.", err=True)
 
 
 @main.group()
@@ -214,8 +273,7 @@ def token() -> None:
 @database_option
 def token_create(name: str, label: str, database_url: str | None) -> None:
     """Create an API token for the user NAME and print it alone on stdout."""
-    db = Database.from_settings(_settings(database_url=database_url))
-    db.check_schema()
+    db = _schema_checked(database_url)
     with db.write() as conn:
         found = accounts.get_user(conn, name)
         if found is None:
@@ -224,6 +282,37 @@ def token_create(name: str, label: str, database_url: str | None) -> None:
             raise click.ClickException(f"the account {name!r} is disabled")
         new_token = accounts.create_token(conn, found, label or "cli")
     click.echo(new_token)  # only once it is committed
+
+
+@token.command("list")
+@click.option("--user", "name", help="Only this user's tokens.")
+@database_option
+def token_list(name: str | None, database_url: str | None) -> None:
+    """List API tokens, never the tokens themselves: id, prefix, user, label, created, last
+    used (to the hour), state."""
+    db = _schema_checked(database_url)
+    with db.read() as conn:
+        owner = accounts.require_user(conn, name) if name is not None else None
+        for t in accounts.list_tokens(conn, owner):
+            state = f"revoked {iso(t.revoked_at)}" if t.revoked_at else "active"
+            used = iso(t.last_used_at) if t.last_used_at else "never used"
+            click.echo(f"{t.id}\t{t.prefix}…\t{t.username}\t{t.label}\t{iso(t.created_at)}\t{used}\t{state}")
+
+
+@token.command("revoke")
+@click.argument("token_id", metavar="ID", type=click.IntRange(1, 2**62))
+@database_option
+def token_revoke(token_id: int, database_url: str | None) -> None:
+    """Revoke the token ID (from `dateline token list`): it stops working at once; its user
+    stays enabled."""
+    db = _schema_checked(database_url)
+    with db.write() as conn:
+        found = accounts.get_token(conn, token_id)
+        if found is None:
+            raise click.ClickException(f"no token {token_id}; `dateline token list` shows them")
+        revoked = accounts.revoke_token(conn, token_id)
+    said = "Revoked" if revoked else "Already revoked:"
+    click.echo(f"{said} token {token_id} ({found.prefix}…, {found.username}, {found.label}).", err=True)
 
 
 @main.group()
@@ -235,11 +324,29 @@ def push() -> None:
 @database_option
 def push_rotate_keys(database_url: str | None) -> None:
     """Make a new VAPID key pair. Browsers subscribed with the old key must subscribe again."""
-    db = Database.from_settings(_settings(database_url=database_url))
-    db.check_schema()
+    db = _schema_checked(database_url)
     with db.write() as conn:
         public = subscriptions.create_key(conn)
     click.echo(f"New VAPID public key: {public}")
+
+
+@main.command()
+@click.option("--days", type=click.IntRange(0), default=None,
+              help="Delete events older than this many days [default: DATELINE_EVENT_RETENTION_DAYS; 0 keeps them]")
+@database_option
+def prune(days: int | None, database_url: str | None) -> None:
+    """Delete old events from the log, and stale "who is editing" ones (servers do it every minute)."""
+    from .live.pruner import prune_log
+    from .times import now
+
+    settings = _settings(database_url=database_url)
+    db = Database.from_settings(settings)
+    try:
+        db.check_schema()
+        deleted, _ = prune_log(db, now(), settings.event_retention_days if days is None else days)
+    finally:
+        db.dispose()
+    click.echo(f"Deleted {deleted} event{'' if deleted == 1 else 's'}.")
 
 
 @main.command("config")

@@ -15,6 +15,8 @@ from typing import Any
 
 from .vocabulary import BROKERS, BROWSER_PUSH_SERVICES, BrokerName
 
+MAX_PHOTO_BYTES = 15 * 1024 * 1024  # the most stories/photos.py decodes a photo from
+
 
 class ConfigError(ValueError):
     """A setting has a value Dateline cannot use."""
@@ -63,6 +65,25 @@ class Settings:
     max_request_bytes: int = _setting(
         1_048_576, "Largest request body accepted by the JSON API, in bytes (413 beyond).", _positive_int
     )
+    max_upload_bytes: int = _setting(
+        MAX_PHOTO_BYTES, f"Largest photo upload, in bytes (413 beyond); at most {MAX_PHOTO_BYTES}, the most a "
+        "photo is decoded from.", _positive_int,
+    )
+    header_timeout_seconds: float = _setting(
+        10.0, "Seconds a client has to send a request's head (request line and headers), from when it "
+        "connects or starts the request; then 408 and the connection is closed.", float,
+    )
+    body_timeout_seconds: float = _setting(
+        120.0, "Seconds a client has to send a request's body once its head is in (a 15 MB photo over a "
+        "slow phone link takes a minute or two); then 408 and closed. Live streams send no body: never cut.",
+        float,
+    )
+    max_half_open_per_address: int = _setting(
+        32, "Slow connections one address (an IPv6 /64) may hold at once, per server process: still "
+        "without a whole request a second after starting one (0: no limit); while it does, more are "
+        "refused with 429. Addresses trusted as proxies (`FORWARDED_ALLOW_IPS`, default 127.0.0.1) "
+        "are exempt.", _non_negative_int,
+    )
     page_size: int = _setting(20, "Updates per page on the reader page.", _positive_int)
     idempotency_ttl_hours: int = _setting(
         24, "How long an `Idempotency-Key` is remembered, in hours.", _positive_int
@@ -78,6 +99,11 @@ class Settings:
     )
     session_max_hours: int = _setting(
         168, "A newsroom session ends this many hours after sign-in, used or not.", _positive_int
+    )
+    password_hash_slots: int = _setting(
+        2, "Password checks (argon2id: 19 MiB and about 30 ms of a core each) run at once per "
+        "server process; a few more wait, and sign-ins beyond those are answered 503 with Retry-After.",
+        _positive_int,
     )
     media_dir: str = _setting(
         "media", "Folder where uploaded photos are stored (served under /media/).",
@@ -128,6 +154,14 @@ class Settings:
         262_144, "Bytes a live reader may fall behind before it is dropped (it reconnects and "
         "catches up).", _positive_int,
     )
+    stream_stall_seconds: float = _setting(
+        30.0, "A live reader catching up whose connection takes nothing for this many seconds is "
+        "dropped (it reconnects later); one that reads slowly is served to the end.", float,
+    )
+    event_retention_days: int = _setting(
+        0, "Events older than this many days are deleted from the log (0: keep everything); "
+        "readers resuming from before then reload the page.", _non_negative_int,
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -162,6 +196,14 @@ class Settings:
             raise ConfigError("DATELINE_LIVE_POLL_SECONDS: expected 0.05 to 60")
         if not 1 <= self.heartbeat_seconds <= 300:
             raise ConfigError("DATELINE_HEARTBEAT_SECONDS: expected 1 to 300")
+        if not 0.5 <= self.stream_stall_seconds <= 3600:
+            raise ConfigError("DATELINE_STREAM_STALL_SECONDS: expected 0.5 to 3600")
+        if self.max_upload_bytes > MAX_PHOTO_BYTES:
+            raise ConfigError(f"DATELINE_MAX_UPLOAD_BYTES: expected at most {MAX_PHOTO_BYTES}")
+        if not 0.5 <= self.header_timeout_seconds <= 600:
+            raise ConfigError("DATELINE_HEADER_TIMEOUT_SECONDS: expected 0.5 to 600")
+        if not 0.5 <= self.body_timeout_seconds <= 3600:
+            raise ConfigError("DATELINE_BODY_TIMEOUT_SECONDS: expected 0.5 to 3600")
         if self.push_contact and not self.push_contact.startswith(("mailto:", "https://")):
             raise ConfigError("DATELINE_PUSH_CONTACT: expected a mailto: or https:// URL")
         if not self.database_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):

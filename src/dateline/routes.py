@@ -8,15 +8,16 @@ table, where HEAD and servers other than uvicorn find it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 
-from .api import accounts, entries, events, push, stories, uploads
+from .api import accounts, entries, events, push, stories, tokens, uploads
 from .config import Settings
 from .live import Live, LiveEndpoint
 from .newsroom import desk, signin
@@ -31,6 +32,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     events.router,  # /api/v1/stories/{slug}/events
     uploads.router,  # /api/v1/uploads
     accounts.router,  # /api/v1/session, /api/v1/me, /api/v1/users
+    tokens.router,  # /api/v1/tokens
     push.router,  # /api/v1/push/…, /api/v1/stories/{slug}/notifications
     signin.router,  # /newsroom/login, /logout, /password
     desk.router,  # /newsroom, /newsroom/stories/…
@@ -40,6 +42,10 @@ ROUTERS: tuple[APIRouter, ...] = (
 
 class MediaFiles(StaticFiles):
     """Uploaded photos: content-addressed names, so they never change and cache forever."""
+
+    async def check_config(self) -> None:
+        if self.directory is not None and Path(self.directory).is_dir():
+            await super().check_config()  # no folder yet, before the first upload: nothing is found (404)
 
     def file_response(self, *args: Any, **kwargs: Any) -> Response:
         response = super().file_response(*args, **kwargs)
@@ -59,3 +65,18 @@ def install(app: FastAPI, live: Live, settings: Settings) -> list[Route]:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/media", MediaFiles(directory=settings.media_dir, check_dir=False), name="media")
     return at_the_door
+
+
+PROBED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(table: Sequence[BaseRoute], path: str) -> list[str]:
+    """Every method some route of `table` answers at `path`, for a 405's `Allow`: HEAD
+    wherever GET is (`DatelineApp` answers it as GET), GET and HEAD for files."""
+    found = []
+    for method in PROBED_METHODS:
+        scope = {"type": "http", "path": path, "root_path": "", "method": method, "headers": [], "query_string": b""}
+        if any(route.matches(scope)[0] is Match.FULL and (method == "GET" or not isinstance(route, Mount))
+               for route in table):
+            found.append(method)
+    return [*found[:1], "HEAD", *found[1:]] if "GET" in found else found

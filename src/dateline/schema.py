@@ -83,6 +83,9 @@ api_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
+    # The token's first characters, to recognise it by in listings (NULL: made before 0006).
+    Column("prefix", String(16)),
+    Column("last_used_at", UTCDateTime),  # written at most hourly
 )
 
 stories = Table(
@@ -121,14 +124,19 @@ entries = Table(
     Column("deleted_at", UTCDateTime),  # a tombstone: the row stays, readers no longer see it
     # published, or pending an editor's approval (readers see only published entries)
     Column("status", String(10), nullable=False, default="published", server_default="published"),
-    Index("ix_entries_story_visible", "story_id", "deleted_at", "id"),
+    # An edit waiting for an editor's approval (its revision in entry_revisions); readers keep
+    # seeing the approved copy until then.
+    Column("proposed_revision", Integer),
+    # Updates are read in publication order (an approved post takes its place when approved,
+    # not when it was written), with the id to break ties.
+    Index("ix_entries_story_published", "story_id", "deleted_at", "published_at", "id"),
 )
 # Pinned and key-event updates are few: small partial indexes find them without scanning a
 # story of 10,000 updates.
 for _flag in ("pinned", "key_event"):
     Index(
-        # The same columns as ix_entries_story_visible, so the planner sees it is narrower.
-        f"ix_entries_{_flag}", entries.c.story_id, entries.c.deleted_at, entries.c.id,
+        # The same columns as ix_entries_story_published, so the planner sees it is narrower.
+        f"ix_entries_{_flag}", entries.c.story_id, entries.c.deleted_at, entries.c.published_at, entries.c.id,
         sqlite_where=entries.c[_flag].is_(True), postgresql_where=entries.c[_flag].is_(True),
     )
 

@@ -74,9 +74,14 @@ class Audience(enum.Enum):
 # --- validators and formats -----------------------------------------------------------------
 
 
-def entry_etag(entry_id: int, revision: int) -> str:
-    """An entry's ETag: the API's, the pages' and If-Match's."""
-    return f'"e{entry_id}-r{revision}"'
+def entry_etag(
+    entry_id: int, revision: int, *, pinned: bool = False, key_event: bool = False, pending: bool = False,
+    proposed: int | None = None,
+) -> str:
+    """An entry's ETag, the API's and If-Match's: every change to the entry changes it (its
+    content revision, its flags, its approval, an edit waiting for approval)."""
+    marks = "p" * pinned + "k" * key_event + "h" * pending
+    return f'"e{entry_id}-r{revision}{"-" + marks if marks else ""}{f"-q{proposed}" if proposed else ""}"'
 
 
 IDEMPOTENCY_KEY_REGEX: Final = r"^[\x21-\x7e]{1,255}$"  # 1 to 255 visible ASCII characters

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -153,6 +154,22 @@ def test_reporters_posts_wait_for_approval(editor: Any, browser: Any, newsroom: 
     editor.locator(".desk-entry:not(.is-pending)", has_text="Shots heard").wait_for()
     public = newsroom.call("GET", f"/api/v1/stories/{slug}/entries").json()["entries"]
     assert [e["body"] for e in public] == ["Shots heard near the ministry"]
+
+    # The reporter's edit of the approved post waits too; readers keep the approved text.
+    mine = reporter.locator(".desk-entry", has_text="Shots heard")
+    mine.locator("[data-action=edit]").click()
+    mine.locator(".inline-editor textarea").fill("Shots heard near the ministry, police confirm")
+    mine.locator("[data-editor=save]").click()
+    mine.locator(".badge-pending", has_text="Edit waiting for approval").wait_for()
+    held = editor.locator(".desk-entry.is-pending", has_text="police confirm")
+    held.locator(".badge-pending", has_text="Edit waiting for approval").wait_for(timeout=3000)
+    public = httpx.get(f"{newsroom.base_url}/api/v1/stories/{slug}/entries").json()["entries"]  # as a reader
+    assert [e["body"] for e in public] == ["Shots heard near the ministry"]
+    held.locator("[data-action=approve]").click()
+    editor.locator(".desk-entry:not(.is-pending)", has_text="police confirm").wait_for()
+    public = httpx.get(f"{newsroom.base_url}/api/v1/stories/{slug}/entries").json()["entries"]
+    assert [e["body"] for e in public] == ["Shots heard near the ministry, police confirm"]
+    reporter.locator(".desk-entry:not(.is-pending)", has_text="police confirm").wait_for(timeout=3000)
     reporter.context.close()
 
 

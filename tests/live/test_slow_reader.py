@@ -207,8 +207,8 @@ def test_a_burst_overflowing_the_held_events_during_a_replay_is_replayed_again(s
     original = lookups.story_events
     calls: list[int] = []
 
-    def story_events(story_id: int, after: int, audience: Any) -> Any:
-        batch = original(story_id, after, audience)
+    def story_events(story_id: int, after: int, audience: Any, max_bytes: int) -> Any:
+        batch = original(story_id, after, audience, max_bytes)
         calls.append(after)
         if len(calls) == 1:  # the first replay: read what is there now, then wait for the burst
             read_done.set()

@@ -13,10 +13,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Connection, and_, delete, func, select, update
+from sqlalchemy import Connection, and_, delete, func, select, text, update
 
 from ..schema import login_failures, sessions, users
-from .users import User, _user
+from .users import USERNAME_PATTERN, User, _user
 
 COOKIE = "dateline_session"
 TOUCH_EVERY = timedelta(minutes=1)  # last-seen is written at most this often
@@ -105,16 +105,38 @@ def end_all(conn: Connection, user_id: int, keep: str | None = None) -> None:
 
 
 # --- the sign-in throttle ------------------------------------------------------------------
+#
+# Every guess is counted before its password is checked, in one write transaction that also
+# checks the limits: on SQLite the transaction holds the write lock from its start
+# (BEGIN IMMEDIATE), on PostgreSQL it takes THROTTLE_LOCK, so two guesses, in any processes,
+# never both see room for one. The row stays as the failure's record unless the password was
+# right (`clear_failures`).
+
+THROTTLE_LOCK = 0x44_4C_54_48  # any constant: names the PostgreSQL advisory lock of the throttle
+NOT_A_USERNAME = ""  # what a name that cannot be a username is counted under
 
 
-def wait_before_trying(conn: Connection, username: str, ip: str) -> int:
+def throttle_key(username: str) -> str:
+    """The name a guess is counted under: the username as stored, or NOT_A_USERNAME for text
+    that cannot be one (so the table holds only clean names, and such guesses are limited by
+    address)."""
+    name = username.strip().lower()
+    return name if USERNAME_PATTERN.match(name) else NOT_A_USERNAME
+
+
+def clean_address(ip: str) -> str:
+    return "".join(c for c in ip if c.isprintable())[:64] or "unknown"
+
+
+def wait_before_trying(conn: Connection, key: str, ip: str) -> int:
     """Seconds this address must wait before trying this account again (0: go ahead)."""
     now = _now()
     checks = [
-        (and_(login_failures.c.username == username, login_failures.c.ip == ip), PAIR_LIMIT, PAIR_WINDOW),
+        (and_(login_failures.c.username == key, login_failures.c.ip == ip), PAIR_LIMIT, PAIR_WINDOW),
         (login_failures.c.ip == ip, ADDRESS_LIMIT, ADDRESS_WINDOW),
-        (login_failures.c.username == username, ACCOUNT_LIMIT, ACCOUNT_WINDOW),
     ]
+    if key != NOT_A_USERNAME:
+        checks.append((login_failures.c.username == key, ACCOUNT_LIMIT, ACCOUNT_WINDOW))
     wait = 0
     for condition, limit, window in checks:
         recent = conn.execute(
@@ -129,15 +151,28 @@ def wait_before_trying(conn: Connection, username: str, ip: str) -> int:
     return wait
 
 
-def record_failure(conn: Connection, username: str, ip: str) -> None:
+def count_attempt(conn: Connection, key: str, ip: str) -> int:
+    """In a write transaction, before the password is checked: the seconds to wait if this
+    guess is over a limit (nothing is recorded), else 0 with the guess recorded as a failure."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": THROTTLE_LOCK})
+    wait = wait_before_trying(conn, key, ip)
+    if not wait:
+        record_failure(conn, key, ip)
+    return wait
+
+
+def record_failure(conn: Connection, key: str, ip: str) -> None:
     now = _now()
-    conn.execute(login_failures.insert().values(username=username[:64], ip=ip[:64], at=now))
-    conn.execute(delete(login_failures).where(login_failures.c.at < now - timedelta(days=1)))
+    conn.execute(login_failures.insert().values(username=key[:64], ip=ip[:64], at=now))
+    if secrets.randbelow(100) == 0:  # now and then, not at every guess: `at` has no index of its own
+        conn.execute(delete(login_failures).where(login_failures.c.at < now - timedelta(days=1)))
 
 
-def clear_failures(conn: Connection, username: str, ip: str) -> None:
+def clear_failures(conn: Connection, key: str, ip: str) -> None:
+    """The password was right: this address's guesses at this account are forgotten."""
     conn.execute(
-        delete(login_failures).where(login_failures.c.username == username, login_failures.c.ip == ip)
+        delete(login_failures).where(login_failures.c.username == key, login_failures.c.ip == ip)
     )
 
 

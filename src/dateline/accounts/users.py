@@ -7,25 +7,23 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import ColumnElement, Connection, Row, select, true, update
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import Conflict, Invalid, NotAllowed
+from ..errors import Conflict, Invalid, NotAllowed, NotFound
 from ..schema import api_tokens, users
+from . import passwords
 
-# argon2id at OWASP's recommended cost (19 MiB, 2 passes, 1 lane): about 30 ms a check here,
-# slow for a guesser, cheap enough that a burst of logins does not stall the server.
-_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 USERNAME_REGEX = r"^[a-z0-9][a-z0-9._-]{1,62}$"
 USERNAME_PATTERN = re.compile(USERNAME_REGEX.replace("$", r"\Z"))  # "$" would let a newline through
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 TOKEN_PREFIX = "dl_"  # noqa: S105 - a prefix that marks tokens, not a secret
+SHOWN_TOKEN_CHARS = 6  # of the random part, kept as the token's visible prefix: not enough to guess it
+TOKEN_TOUCH_EVERY = timedelta(hours=1)  # a token's last use is written at most this often
 
 
 class Role(str, enum.Enum):
@@ -67,7 +65,7 @@ def _user(row: Row[Any]) -> User:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return passwords.hash_password(password)
 
 
 def check_password_rules(password: str) -> None:
@@ -138,36 +136,62 @@ def update_user(
     return get_user(conn, user.username)  # type: ignore[return-value]  # the row is there: updated just now
 
 
-def set_password(conn: Connection, user: User, password: str) -> None:
+def require_user(conn: Connection, username: str) -> User:
+    found = get_user(conn, username)
+    if found is None:
+        raise NotFound(f"No user named {username!r}.")
+    return found
+
+
+def new_password_hash(password: str) -> str:
+    """The hash of a new password that keeps the rules: made before the write transaction
+    opens, so the database is not held through the hashing."""
     check_password_rules(password)
-    conn.execute(update(users).where(users.c.id == user.id).values(password_hash=hash_password(password)))
+    return hash_password(password)
 
 
-def check_current_password(conn: Connection, user: User, password: str) -> None:
-    """Before a password change: the one being replaced must be known."""
-    if authenticate(conn, user.username, password) is None:
-        raise NotAllowed("The current password is wrong.")
+def store_password_hash(conn: Connection, user: User, password_hash: str) -> None:
+    conn.execute(update(users).where(users.c.id == user.id).values(password_hash=password_hash))
+
+
+def set_password(conn: Connection, user: User, password: str) -> None:
+    store_password_hash(conn, user, new_password_hash(password))
+
+
+def password_of(conn: Connection, username: str) -> tuple[str | None, User | None]:
+    """The stored hash and the user for a name (None, None: no such user, or not a username)."""
+    username = username.strip().lower()
+    if not USERNAME_PATTERN.match(username):
+        return None, None
+    row = conn.execute(select(users).where(users.c.username == username)).first()
+    return (row.password_hash, _user(row)) if row else (None, None)
 
 
 def authenticate(conn: Connection, username: str, password: str) -> User | None:
-    """The user if the password is right and the account is enabled."""
-    username = username.strip().lower()
-    row = None
-    if USERNAME_PATTERN.match(username):
-        row = conn.execute(select(users).where(users.c.username == username)).first()
-    if row is None:
-        # Spend the same time as a real check, so timing does not reveal which names exist.
-        _hasher.hash(password)
+    """The user if the password is right and the account is enabled. An unknown name costs
+    the same check as a known one (against a dummy hash), so timing does not tell them apart.
+    Not throttled: the server's sign-ins go through `web.auth`, which is."""
+    stored, user = password_of(conn, username)
+    if not passwords.verify(stored, password[:MAX_PASSWORD_LENGTH]) or user is None:
         return None
-    try:
-        _hasher.verify(row.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return None
-    return None if row.disabled else _user(row)
+    return None if user.disabled else user
 
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Token:
+    """What may be shown of an API token: never the token itself."""
+
+    id: int
+    username: str
+    label: str
+    prefix: str  # the token's first characters, to recognise it by
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
 
 
 def create_token(conn: Connection, user: User, label: str = "") -> str:
@@ -178,20 +202,61 @@ def create_token(conn: Connection, user: User, label: str = "") -> str:
             user_id=user.id,
             label=(label or "api").strip()[:120],
             token_hash=_token_hash(token),
+            prefix=token[: len(TOKEN_PREFIX) + SHOWN_TOKEN_CHARS],
             created_at=_now(),
         )
     )
     return token
 
 
-def user_for_token(conn: Connection, token: str) -> User | None:
+def token_user(conn: Connection, token: str) -> tuple[User, int, bool] | None:
+    """The enabled user a live token belongs to, the token's id, and whether its last use is
+    due to be written (`touch_token`, in a write transaction)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     row = conn.execute(
-        select(users)
+        select(users, api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at)
         .join(api_tokens, api_tokens.c.user_id == users.c.id)
         .where(api_tokens.c.token_hash == _token_hash(token), api_tokens.c.revoked_at.is_(None))
     ).first()
     if row is None or row.disabled:
         return None
-    return _user(row)
+    due = row.last_used_at is None or _now() - row.last_used_at > TOKEN_TOUCH_EVERY
+    return _user(row), row.token_id, due
+
+
+def user_for_token(conn: Connection, token: str) -> User | None:
+    found = token_user(conn, token)
+    return found[0] if found else None
+
+
+def touch_token(conn: Connection, token_id: int) -> None:
+    conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=_now()))
+
+
+def list_tokens(conn: Connection, user: User | None = None) -> list[Token]:
+    """Every token (of `user`, if given), revoked ones too, oldest first."""
+    return _tokens_where(conn, true() if user is None else api_tokens.c.user_id == user.id)
+
+
+def get_token(conn: Connection, token_id: int) -> Token | None:
+    return next(iter(_tokens_where(conn, api_tokens.c.id == token_id)), None)
+
+
+def _tokens_where(conn: Connection, condition: ColumnElement[bool]) -> list[Token]:
+    rows = conn.execute(
+        select(api_tokens, users.c.username).join(users, users.c.id == api_tokens.c.user_id)
+        .where(condition).order_by(api_tokens.c.id)
+    )
+    return [Token(r.id, r.username, r.label, r.prefix or TOKEN_PREFIX, r.created_at, r.last_used_at, r.revoked_at)
+            for r in rows]
+
+
+def revoke_token(conn: Connection, token_id: int) -> bool:
+    """Revoke a token: it stops working at once. False if it was revoked already."""
+    done = conn.execute(
+        update(api_tokens)
+        .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=_now())
+    )
+    return done.rowcount > 0

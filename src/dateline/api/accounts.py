@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from ..accounts import sessions
 from ..accounts import users as accounts
@@ -13,7 +13,8 @@ from ..accounts.users import Role, User
 from ..errors import Conflict
 from ..web import auth
 from ..web.deps import Db, Member
-from ..web.problems import COMMON_ERRORS, THROTTLED, WRITE_ERRORS, Problem
+from ..web.json_body import api_router
+from ..web.problems import COMMON_ERRORS, PROBLEM, THROTTLED, WRITE_ERRORS, Problem, Responses
 from .models import (
     PasswordChange,
     SessionOut,
@@ -25,14 +26,15 @@ from .models import (
     UserUpdate,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["accounts"])
+router = api_router("accounts")
+BUSY: Responses = {503: {"description": "Too many password checks at once; see Retry-After", **PROBLEM}}
 
 
 def _user_out(user: User) -> dict[str, Any]:
     return {"username": user.username, "name": user.display_name, "role": user.role, "disabled": user.disabled}
 
 
-@router.post("/session", response_model=SessionOut, responses=WRITE_ERRORS | THROTTLED)
+@router.post("/session", response_model=SessionOut, responses=WRITE_ERRORS | THROTTLED | BUSY)
 def sign_in(payload: SignIn, request: Request, response: Response) -> dict[str, Any]:
     """Sign in with a password: sets the session cookie; unsafe requests then need `csrf_token`."""
     token, session = auth.sign_in(request, payload.username, payload.password)
@@ -55,15 +57,13 @@ def sign_out(request: Request, db: Db) -> Response:
     return response
 
 
-@router.post("/me/password", status_code=204, responses=WRITE_ERRORS)
-def change_password(payload: PasswordChange, request: Request, db: Db, user: Member) -> Response:
-    """Change your password; your other sessions end."""
-    with db.read() as conn:
-        accounts.check_current_password(conn, user, payload.current_password)
-    with db.write() as conn:
-        accounts.set_password(conn, user, payload.new_password)
-        current = auth.session_from_cookie(request)
-        sessions.end_all(conn, user.id, keep=current.id if current else None)
+@router.post("/me/password", status_code=204, responses=WRITE_ERRORS | THROTTLED | BUSY)
+def change_password(payload: PasswordChange, request: Request, user: Member) -> Response:
+    """Change your password; your other sessions end. Wrong current passwords are throttled
+    as sign-ins are."""
+    current = auth.session_from_cookie(request)
+    auth.change_password(request, user, payload.current_password, payload.new_password,
+                         keep=current.id if current else None)
     return Response(status_code=204)
 
 

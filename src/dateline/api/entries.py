@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
 from ..stories import entries, posting
 from ..times import iso
-from ..vocabulary import CURSOR_REGEX, Audience, entry_etag
+from ..vocabulary import CURSOR_REGEX, Audience
 from ..web import idempotency
 from ..web.deps import (
     ANONYMOUS_OK,
@@ -29,6 +29,7 @@ from ..web.deps import (
     audience_of,
     check_if_match,
 )
+from ..web.json_body import api_router
 from ..web.problems import COMMON_ERRORS, EDIT_ERRORS, WRITE_ERRORS
 from .models import (
     MAX_PAGE,
@@ -40,7 +41,7 @@ from .models import (
     RevisionList,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["entries"])
+router = api_router("entries")
 
 
 @router.get(
@@ -61,7 +62,7 @@ def list_entries(
         )
     page = rows[:limit]
     return {
-        "entries": [entries.entry_json(row, story.slug) for row in page],
+        "entries": [entries.entry_json(row, story.slug, audience) for row in page],
         "next_cursor": str(page[-1].id) if len(rows) > limit else None,
     }
 
@@ -82,7 +83,7 @@ def create_entry(
         )
         return 201, data, {
             "Location": f"/api/v1/stories/{slug}/entries/{data['id']}",
-            "ETag": entry_etag(data["id"], data["revision"]),
+            "ETag": data["etag"],
         }
 
     return idempotency.run(db, user.id, key, idempotency.fingerprint(request, payload), settings, work)
@@ -98,7 +99,7 @@ def read_entry(slug: SlugPath, entry_id: EntryId, db: Db, user: Viewer, response
         story = posting.find_story(conn, slug, audience)
         entry = posting.find_entry(conn, story, entry_id, audience)
     response.headers["ETag"] = entries.entry_etag(entry)
-    return entries.entry_json(entry, story.slug)
+    return entries.entry_json(entry, story.slug, audience)
 
 
 @router.patch(
@@ -115,7 +116,7 @@ def update_entry(
         entry = posting.find_entry(conn, story, entry_id, Audience.newsroom)
         check_if_match(if_match, entries.entry_etag(entry))
         data = posting.edit_entry(conn, user, story, entry, payload.model_dump(exclude_none=True))
-    response.headers["ETag"] = entry_etag(data["id"], data["revision"])
+    response.headers["ETag"] = data["etag"]
     return data
 
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from ..stories import events, posting
 from ..times import http_date
 from ..vocabulary import MAX_ID, Audience
 from ..web.deps import ANONYMOUS_OK, Db, SlugPath, Viewer, audience_of
 from ..web.http_cache import not_modified
+from ..web.json_body import api_router
 from ..web.problems import COMMON_ERRORS
 from .models import EventPage
 
-router = APIRouter(prefix="/api/v1", tags=["events"])
+router = api_router("events")
 
 
 @router.get("/stories/{slug}/events", response_model=EventPage, responses=COMMON_ERRORS, openapi_extra=ANONYMOUS_OK)
@@ -28,7 +29,12 @@ def list_events(
     newsroom = audience is Audience.newsroom
     with db.read() as conn:
         story = posting.find_story(conn, slug, audience)
-        etag = f'"ev{story.last_event_id}-{after}-{limit}"'
+        # What this audience can see: readers' events move `last_event_id`; the newsroom's
+        # validator also covers newsroom-only events (a held post, who is editing).
+        if newsroom:
+            etag = f'"evn{events.story_last_id(conn, story.id, audience)}-{after}-{limit}"'
+        else:
+            etag = f'"ev{story.last_event_id}-{after}-{limit}"'
         cache_control = "private, no-cache" if newsroom else "public, max-age=1, stale-while-revalidate=5"
         if (cached := not_modified(request, etag, cache_control)) is not None:
             return cached

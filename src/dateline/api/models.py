@@ -215,9 +215,13 @@ class Entry(BaseModel):
     published_at: str
     updated_at: str
     revision: int
+    etag: str = Field(description="The entry's validator, for `If-Match`; every change to the entry changes it.")
     pinned: bool
     key_event: bool
     status: EntryStatus = Field(description="pending: waiting for an editor's approval")
+    edit_pending: bool | None = Field(
+        None, description="Newsroom only: an edit waits for an editor's approval; the entry is shown as edited, "
+        "readers still see the approved copy.")
     speaker: str | None = None
     role: str | None = None
     image_url: str | None = None
@@ -301,6 +305,20 @@ class SessionOut(BaseModel):
 class PasswordChange(_Strict):
     current_password: Annotated[str, Field(min_length=1, max_length=1024)]
     new_password: Annotated[str, Field(min_length=10, max_length=1024)]
+
+
+class TokenOut(BaseModel):
+    id: int = Field(description="Revoke it with `DELETE /api/v1/tokens/{id}` or `dateline token revoke ID`.")
+    prefix: str = Field(description="The token's first characters, to recognise it by; never the token.")
+    user: str
+    label: str
+    created_at: str
+    last_used_at: str | None = Field(None, description="To the hour; null if never used.")
+    revoked_at: str | None = None
+
+
+class TokenList(BaseModel):
+    tokens: list[TokenOut]
 
 
 class Preview(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
@@ -14,9 +14,10 @@ from ..stories import posting
 from ..stories import story as stories
 from ..vocabulary import MAX_SLUG, Audience
 from ..web.deps import Config, Db, Member, SlugPath
+from ..web.json_body import api_router
 from ..web.problems import COMMON_ERRORS, THROTTLED, Problem
 
-router = APIRouter(prefix="/api/v1", tags=["push"])
+router = api_router("push")
 
 
 class Keys(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
@@ -23,10 +23,11 @@ from ..web.deps import (
     audience_of,
     check_if_match,
 )
+from ..web.json_body import api_router
 from ..web.problems import COMMON_ERRORS, EDIT_ERRORS, WRITE_ERRORS
 from .models import Story, StoryCreate, StoryList, StoryUpdate
 
-router = APIRouter(prefix="/api/v1", tags=["stories"])
+router = api_router("stories")
 
 
 @router.get("/stories", response_model=StoryList, openapi_extra=ANONYMOUS_OK)

@@ -3,7 +3,8 @@
 One `Live` per server process puts the parts together: a `Follower` reads the log and hands
 each new event to the `Hub`, which knows who reads what; a broker nudges the other
 processes; `Lookups` answers the streams' questions of the database; `SessionWatch` ends
-newsroom streams whose session has ended; `LiveEndpoint` serves the streams themselves.
+newsroom streams whose session has ended; `Pruner` keeps the log from growing without end;
+`LiveEndpoint` serves the streams themselves.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .brokers import Broker, broker_for
 from .follower import Follower
 from .hub import Hub
 from .lookups import Lookups
+from .pruner import Pruner
 from .session_watch import SessionWatch
 from .stream import LiveEndpoint
 
@@ -39,6 +41,8 @@ class Live:
         self.sessions = SessionWatch(db, self.hub, settings.session_idle_minutes)
         self.max_streams = min(settings.max_streams, stream_room())
         self.max_pending = settings.stream_buffer_bytes
+        self.stall_seconds = settings.stream_stall_seconds
+        self.pruner = Pruner(db, settings.event_retention_days, self.lookups.forget_oldest)
 
     async def start(self) -> None:
         await self.follower.start()
@@ -46,10 +50,12 @@ class Live:
         self.db.add_commit_listener(self._after_commit)
         self.hub.start()
         self.sessions.start()
+        self.pruner.start()
 
     async def stop(self) -> None:
         self.db.remove_commit_listener(self._after_commit)
         self.sessions.stop()
+        self.pruner.stop()
         await self.hub.stop()
         await self.follower.stop()
         await self.broker.close()

@@ -47,10 +47,17 @@ class Lookups:
             story = stories.get_story(conn, slug, audience)
         return None if story is None else int(story.id)
 
-    def story_events(self, story_id: int, after: int, audience: Audience) -> list[events.Event]:
-        """One batch of a replay, as visible now (run in a thread)."""
+    def story_events(self, story_id: int, after: int, audience: Audience, max_bytes: int) -> list[events.Event] | None:
+        """One batch of a replay, at most about `max_bytes`, as visible now; None when the
+        story is no longer there for this audience (run in a thread)."""
         with self.db.read() as conn:
-            return events.read_after(conn, story_id, after, REPLAY_BATCH, audience=audience)
+            return events.read_replay(conn, story_id, after, REPLAY_BATCH, max_bytes, audience)
+
+    async def story_last_id(self, story_id: int, audience: Audience) -> int:
+        def query(conn: Connection) -> int:
+            return events.story_last_id(conn, story_id, audience)
+
+        return await asyncio.to_thread(self._scalar, query)
 
     async def newest_id(self) -> int:
         return await asyncio.to_thread(self._scalar, events.last_id)
@@ -62,6 +69,10 @@ class Lookups:
         if self._oldest is None or now - self._oldest[1] > OLDEST_ID_SECONDS:
             self._oldest = (await asyncio.to_thread(self._scalar, events.first_id), now)
         return self._oldest[0]
+
+    def forget_oldest(self) -> None:
+        """The log was pruned: ask the database for its first id next time."""
+        self._oldest = None
 
     def _scalar(self, query: Callable[[Connection], int]) -> int:
         with self.db.read() as conn:

@@ -30,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 from ..vocabulary import Audience
 from ..web.auth import session_from_cookie
 from . import sse
-from .lookups import REPLAY_BATCH
+from .replay import finish, replay
 
 if TYPE_CHECKING:
     from . import Live
@@ -73,8 +73,8 @@ class StreamSubscriber:
 
     def deliver(self, event_id: int, frame: bytes, public: bool = True, chunk: bytes = b"") -> None:
         """`frame` is the event; `chunk` the same, framed as one HTTP/1.1 chunk."""
-        if not public and self.audience is Audience.readers:
-            return
+        if self.closed or (not public and self.audience is Audience.readers):
+            return  # an ended stream (its story back to draft) gets nothing more, not even held
         if self.catching_up:
             # Held aside during the replay. Too much of it is no reason to drop a reader that
             # keeps up: forget it and replay once more from the log, which has it all.
@@ -248,14 +248,13 @@ class LiveEndpoint:
         # needs a watcher beside it to hear of the disconnect.
         watcher = None if direct else asyncio.create_task(watch_disconnect(receive, subscriber))
         try:
-            cursor = await self.start_point(requested_cursor(scope), send)
-            if cursor is not None:
-                cursor = await self.replay(story_id, cursor, send)
-                while subscriber.replay_again:
-                    subscriber.replay_again = False
-                    cursor = await self.replay(story_id, cursor, send)
+            cursor = await self.start_point(requested_cursor(scope), send, story_id)
+            if cursor is not None:  # paced by the reader's socket; None: the stream ends
+                cursor = await replay(live, subscriber, cursor, send, direct[0] if direct else None)
             subscriber.last_id = cursor if cursor is not None else live.follower.last_id
-            if direct:
+            if subscriber.closed:
+                pass  # ended during the replay: the story is gone for this reader, or the reader left
+            elif direct:
                 subscriber.release(*direct)
                 # The hub writes; this task sleeps in `receive` until the reader leaves (a
                 # disconnect) or the stream is ended here (close() wakes it).
@@ -281,9 +280,9 @@ class LiveEndpoint:
             if watcher is not None:
                 watcher.cancel()
         if not subscriber.dropped:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await finish(live, subscriber, send, direct[0] if direct else None)
 
-    async def start_point(self, requested: str | None, send: Send) -> int | None:
+    async def start_point(self, requested: str | None, send: Send, story_id: int) -> int | None:
         """The id to replay after, or None to start from now (sending `reset` if asked)."""
         if requested is None or requested == "":
             return None
@@ -295,24 +294,14 @@ class LiveEndpoint:
             cursor = int(requested)
             if cursor > live.follower.last_id and cursor > await live.lookups.newest_id():
                 reason = "unknown"  # from the future: another database, or a restored backup
-            elif cursor and cursor < await live.lookups.oldest_id() - 1:
-                reason = "expired"  # older than the history we keep
+            elif (cursor and cursor < await live.lookups.oldest_id() - 1
+                  and cursor < await live.lookups.story_last_id(story_id, self.audience)):
+                reason = "expired"  # the story changed since, and the log no longer goes back that far
             else:
                 return cursor
         now = max(live.follower.last_id, await live.lookups.newest_id())
         await send({"type": "http.response.body", "body": sse.reset(now, reason), "more_body": True})
         return now
-
-    async def replay(self, story_id: int, after: int, send: Send) -> int:
-        """Send the story's events after `after`, as visible now; returns the last id sent."""
-        while True:
-            batch = await asyncio.to_thread(self.live.lookups.story_events, story_id, after, self.audience)
-            if batch:
-                body = b"".join(sse.event(e.id, e.type, e.data) for e in batch)
-                await send({"type": "http.response.body", "body": body, "more_body": True})
-                after = batch[-1].id
-            if len(batch) < REPLAY_BATCH:
-                return after
 
 
 async def watch_disconnect(receive: Receive, subscriber: StreamSubscriber) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response
@@ -18,6 +19,7 @@ from ..push import outbox
 from ..stories import entries, posting
 from ..stories import story as stories
 from ..vocabulary import KIND_FIELDS, MAX_ID, Audience, EntryKind, StoryStatus
+from ..web import idempotency
 from .pages import db, editor_form, render, session_of
 
 router = APIRouter(prefix="/newsroom", include_in_schema=False)
@@ -39,18 +41,29 @@ def dashboard(request: Request) -> Response:
     session = session_of(request)
     with db(request).read() as conn:
         rows = stories.list_stories(conn, Audience.newsroom)
-    return render(request, "dashboard.html", session, stories=rows, can_edit=session.user.can(Role.editor))
+    return render(request, "dashboard.html", session, stories=rows, can_edit=session.user.can(Role.editor),
+                  form_key=secrets.token_urlsafe(16))
 
 
 @router.post("/stories")
 def create_story(
     request: Request, headline: Annotated[str, Form(min_length=1, max_length=200)],
     dateline: Annotated[str, Form(max_length=80)] = "", csrf_token: Annotated[str, Form(max_length=100)] = "",
+    form_key: Annotated[str, Form(pattern=r"^[A-Za-z0-9_-]{16,64}$")] = "",
 ) -> Response:
+    """Start a story. The form carries a key made when it was shown: a double click, or a
+    resend after a lost answer, opens the story the first submit made instead of a second."""
     session = editor_form(request, csrf_token, "start stories")
-    with db(request).write() as conn:
+
+    def work(conn: Connection) -> tuple[int, dict[str, Any], dict[str, str]]:
         story = posting.start_story(conn, session.user, headline=headline, dateline=dateline)
-    return RedirectResponse(f"/newsroom/stories/{story.slug}", status_code=303)
+        return 303, {"slug": story.slug}, {"Location": f"/newsroom/stories/{story.slug}"}
+
+    # The key covers what was typed: sent back from the browser's history with another
+    # headline, the same form starts that other story.
+    print_ = idempotency.fingerprint(request, {"headline": headline, "dateline": dateline})
+    key = f"form:{form_key}:{print_[:16]}" if form_key else None
+    return idempotency.run(db(request), session.user.id, key, print_, request.app.state.settings, work)
 
 
 @router.get("/stories/{slug}", response_class=HTMLResponse)
@@ -63,7 +76,14 @@ def desk(request: Request, slug: str) -> Response:
         request, "desk.html", session, story=story, story_json=json.dumps(stories.story_json(story)),
         can_edit=session.user.can(Role.editor), followers=followers, kinds=KIND_LABELS,
         statuses=STATUS_LABELS, composer_fields=json.dumps(COMPOSER_FIELDS),
+        max_upload_bytes=request.app.state.settings.max_upload_bytes,
+        upload_limit=megabytes(request.app.state.settings.max_upload_bytes),
     )
+
+
+def megabytes(size: int) -> str:
+    """A size as the desk says it: 15 MB, 2.5 MB."""
+    return f"{size / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
 
 
 @router.post("/stories/{slug}")

@@ -11,7 +11,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.exceptions import HTTPException
 
 from ..accounts import sessions
-from ..accounts import users as accounts
 from ..errors import Refused
 from ..web import auth
 from ..web.problems import Problem
@@ -83,11 +82,12 @@ def change_password(
     session = session_of(request)
     check_form_csrf(session, csrf_token)
     try:
-        with db(request).read() as conn:
-            accounts.check_current_password(conn, session.user, current_password)
-        with db(request).write() as conn:
-            accounts.set_password(conn, session.user, new_password)
-            sessions.end_all(conn, session.user.id, keep=session.id)
+        auth.change_password(request, session.user, current_password, new_password, keep=session.id)
     except Refused as refused:
         return render(request, "password.html", session, status=refused.status, error=str(refused), done=False)
+    except Problem as problem:  # a wrong current password, throttled, or too busy
+        response: Response = render(request, "password.html", session, status=problem.status,
+                                    error=problem.detail, done=False)
+        response.headers.update(problem.headers)
+        return response
     return render(request, "password.html", session, error=None, done=True)

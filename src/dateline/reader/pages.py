@@ -20,6 +20,7 @@ from ..stories import entries
 from ..stories import story as stories
 from ..times import http_date
 from ..vocabulary import MAX_ID
+from ..web.deps import EntryId
 from ..web.http_cache import not_modified
 from ..web.templates import templates
 
@@ -109,7 +110,7 @@ def story_page(
 
 
 @router.api_route("/stories/{slug}/entries/{entry_id}", methods=["GET", "HEAD"], response_class=HTMLResponse)
-def entry_page(request: Request, slug: str, entry_id: int) -> Response:
+def entry_page(request: Request, slug: str, entry_id: EntryId) -> Response:
     story = _story_or_404(request, slug)
     with _db(request).read() as conn:
         entry = entries.get_entry(conn, story.id, entry_id)

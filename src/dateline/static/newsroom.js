@@ -177,10 +177,21 @@
     });
   });
 
+  function megabytes(size) {
+    return (size / (1024 * 1024)).toFixed(1).replace(/\.0$/, "") + " MB";
+  }
+
   function upload(file) {
     if (!file) return;
     var note = composer.querySelector(".upload-status");
-    note.textContent = "Uploading " + file.name + "…";
+    var limit = parseInt(composer.file.dataset.maxBytes, 10);
+    if (limit && file.size > limit) { // refused here, before minutes of uploading for nothing
+      note.textContent = "Too big to upload: " + file.name + " is " + megabytes(file.size) + "; the limit is " +
+        megabytes(limit) + ". Send a smaller copy (most phones offer a smaller size when sharing a photo).";
+      composer.file.value = "";
+      return;
+    }
+    note.textContent = "Uploading " + file.name + " (" + megabytes(file.size) + ")…";
     var form = new FormData();
     form.append("file", file);
     request("POST", "/api/v1/uploads", form).then(function (response) {
@@ -200,11 +211,14 @@
     el.dataset.id = entry.id;
     el.dataset.revision = entry.revision;
     el._entry = entry;
-    el.classList.toggle("is-pending", entry.status === "pending");
+    var waiting = entry.status === "pending" || entry.edit_pending === true;
+    el.classList.toggle("is-pending", waiting);
     var time = el.querySelector("time");
     time.setAttribute("datetime", entry.published_at);
     time.textContent = clock.format(new Date(entry.published_at));
-    el.querySelector(".badge-pending").hidden = entry.status !== "pending";
+    var badge = el.querySelector(".badge-pending");
+    badge.hidden = !waiting;
+    badge.textContent = entry.status === "pending" ? "Waiting for approval" : "Edit waiting for approval";
     el.querySelector(".badge-pin").hidden = !entry.pinned;
     el.querySelector(".badge-key").hidden = !entry.key_event;
     var edited = el.querySelector(".edited");
@@ -213,7 +227,7 @@
     el.querySelector(".byline").textContent = entry.author.name;
     el.querySelector(".entry-body").innerHTML = entry.html; // sanitized by the server
     var mine = entry.author.username === me;
-    el.querySelector('[data-action="approve"]').hidden = !(canEdit && entry.status === "pending");
+    el.querySelector('[data-action="approve"]').hidden = !(canEdit && waiting);
     el.querySelector('[data-action="edit"]').hidden = !(canEdit || mine);
     el.querySelector('[data-action="correct"]').hidden = !(canEdit || mine);
     el.querySelector('[data-action="key"]').hidden = !(canEdit || mine);
@@ -260,7 +274,7 @@
 
   function patch(el, changes) {
     var entry = el._entry;
-    return request("PATCH", api + "/entries/" + entry.id, changes, { "If-Match": '"e' + entry.id + "-r" + entry.revision + '"' });
+    return request("PATCH", api + "/entries/" + entry.id, changes, { "If-Match": entry.etag });
   }
 
   function startEditing(el) {
@@ -332,7 +346,7 @@
       if (note !== null) patch(el, { correction: note }).then(done);
     }
     if (action === "delete" && window.confirm("Delete this update? Readers will no longer see it.")) {
-      request("DELETE", api + "/entries/" + entry.id, undefined, { "If-Match": '"e' + entry.id + "-r" + entry.revision + '"' }).then(function (response) {
+      request("DELETE", api + "/entries/" + entry.id, undefined, { "If-Match": entry.etag }).then(function (response) {
         if (response.ok) remove(entry.id);
         else problemText(response).then(function (text) { window.alert(text); });
       });

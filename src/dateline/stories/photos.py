@@ -3,7 +3,9 @@
 Nothing a reporter uploads is served as sent. The file must decode as JPEG, PNG or WebP
 within size and pixel limits (a decompression bomb is refused before it is decoded), must
 end where the image ends (no HTML or archive riding behind it), and is written back out as
-fresh JPEG or PNG files, so EXIF data, location and any hidden payload are gone.
+fresh JPEG or PNG files carrying pixels only: no EXIF or location, no JPEG comment, XMP or
+IPTC, no PNG text chunks, no ICC profile (a photo in another colour space is converted to
+sRGB first, the web's default, so its colours survive), and no hidden payload.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 MAX_UPLOAD_BYTES = 15 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # 40 megapixels: any camera photo; bombs are far larger
@@ -112,6 +114,26 @@ def _open(data: bytes) -> Image.Image:
     return image
 
 
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _pixels_only(image: Image.Image, mode: str) -> Image.Image:
+    """The image in sRGB and `mode`, with none of the upload's metadata: Pillow carries
+    `info` (comment, XMP, ICC profile, PNG text) from image to image and writes parts of it
+    back out on save, so the result starts from an empty one."""
+    converted = None
+    if profile := image.info.get("icc_profile"):
+        try:  # from the photo's own colour space (RGB, CMYK, grey) straight to sRGB
+            source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+            converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode=mode)
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            converted = None  # a profile that does not fit: the pixels as they are
+    if converted is None:
+        converted = image.convert(mode)
+    converted.info = {}
+    return converted
+
+
 def process(data: bytes, media_dir: Path) -> StoredImage:
     """Validate an upload and write its clean variants to `media_dir`."""
     if not data:
@@ -125,7 +147,7 @@ def process(data: bytes, media_dir: Path) -> StoredImage:
         raise UploadError("The file's contents do not match its type.")
     image = ImageOps.exif_transpose(image)  # turn it the way the camera meant, then drop EXIF
     has_alpha = image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info)
-    image = image.convert("RGBA" if has_alpha else "RGB")
+    image = _pixels_only(image, "RGBA" if has_alpha else "RGB")
     shown = min(image.width, WIDTHS[-1])
     stored = StoredImage(
         hashlib.sha256(data).hexdigest()[:24], shown, round(image.height * shown / image.width),

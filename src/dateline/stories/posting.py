@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from ..accounts.users import Role, User
-from ..errors import Conflict, Invalid, NotFound
+from ..errors import Conflict, Invalid, NotAllowed, NotFound
 from ..push import outbox
 from ..times import now as utc_now
 from ..vocabulary import (
     BODY_REQUIRED,
     EDITING,
+    ENTRY_FLAGS,
     KIND_FIELDS,
     REQUIRED_FIELDS,
     Audience,
@@ -131,14 +132,26 @@ def edit_entry(
     conn: Connection, user: User, story: Row[Any], entry: Row[Any], changes: dict[str, Any]
 ) -> dict[str, Any]:
     """Reporters edit their own entries, editors any; pinning needs an editor. Each change
-    of content keeps a revision."""
+    of content keeps a revision. On a story that requires approval, a reporter's edit of a
+    published entry waits for an editor, as the post did: readers keep the approved copy."""
     if "pinned" in changes:
         user.require(Role.editor, "pin entries")
     if entry.author_id != user.id:
         user.require(Role.editor, "edit other people's entries")
-    fields = {k: v for k, v in changes.items() if k not in ("body", "pinned", "key_event")}
-    merged = {**entries.stored_fields(entry), **fields}
-    check_kind(entry.kind, changes.get("body", entry.body), merged)
+    held = story.requires_approval and entry.status == "published" and not user.can(Role.editor)
+    if held and changes.get("key_event", entry.key_event) != entry.key_event:
+        raise NotAllowed("On a story that requires approval, an editor marks key events.")
+    sent = {k: v for k, v in changes.items() if k not in ("body", *ENTRY_FLAGS)}
+    if stray := sorted(set(sent) - set(KIND_FIELDS[entry.kind])):
+        # A field that would be right for another entry: the request is well formed, it
+        # conflicts with this entry's kind (which the request cannot know from the schema).
+        raise Conflict(f"{', '.join(stray)} does not apply to this {entry.kind} entry")
+    body, fields = entries.newsroom_content(entry)
+    body = changes.get("body", body)
+    fields = {**fields, **sent}
+    check_kind(entry.kind, body, fields)
+    if held:
+        return entries.propose_edit(conn, story, entry, user, body, fields)
     return entries.update_entry(conn, story, entry, user, changes)
 
 
@@ -150,8 +163,8 @@ def delete_entry(conn: Connection, user: User, story: Row[Any], entry: Row[Any])
 def approve_entry(conn: Connection, user: User, story: Row[Any], entry: Row[Any]) -> dict[str, Any]:
     """Publish a reporter's pending post: readers get it now."""
     user.require(Role.editor, "approve posts")
-    if entry.status != "pending":
-        raise Conflict("This entry is already published.")
+    if entry.status != "pending" and entry.proposed_revision is None:
+        raise Conflict("Nothing of this entry waits for approval: it is published as it stands.")
     return entries.approve_entry(conn, story, entry)
 
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from fastapi import Request, Response
 
-from ..accounts import sessions
+from ..accounts import passwords, sessions
 from ..accounts import users as accounts
 from ..accounts.users import User
 from ..db import Database
@@ -52,13 +52,19 @@ def csrf_ok(session: sessions.Session, sent: str | None) -> bool:
 def user_for_request(request: Request, bearer: str | None) -> User | None:
     """The signed-in user, or None for an anonymous reader. Bad credentials are a 401."""
     if bearer is not None:
-        with request.app.state.db.read() as conn:
-            user = accounts.user_for_token(conn, bearer)
-        if user is None:
+        db: Database = request.app.state.db
+        with db.read() as conn:
+            found = accounts.token_user(conn, bearer)
+        if found is None:
             raise Problem(
                 401, "The API token is unknown, revoked, or its account is disabled.",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
+        user, token_id, due = found
+        request.state.token_id = token_id
+        if due:
+            with db.write() as conn:
+                accounts.touch_token(conn, token_id)
         return user
     session = session_from_cookie(request)
     if session is None:
@@ -68,30 +74,66 @@ def user_for_request(request: Request, bearer: str | None) -> User | None:
     return session.user
 
 
+def _password_work(request: Request) -> passwords.PasswordWork:
+    slots: int = request.app.state.settings.password_hash_slots
+    return passwords.work(slots)
+
+
+def check_password(request: Request, username: str, password: str) -> User | None:
+    """One password guess, under the throttle: counted before it is checked (429 beyond a
+    limit, with no hashing at all), checked in one of the few slots for password work (503
+    when they are all taken). The user if the password is right and the account enabled;
+    the caller then forgets the guess with `sessions.clear_failures` in its write."""
+    db: Database = request.app.state.db
+    key, ip = sessions.throttle_key(username), sessions.clean_address(client_ip(request))
+    work = _password_work(request)
+    try:
+        with work.admitted():
+            with db.write() as conn:
+                wait = sessions.count_attempt(conn, key, ip)
+            if wait:
+                raise Problem(
+                    429, f"Too many failed sign-ins; try again in {wait} seconds.",
+                    headers={"Retry-After": str(wait)},
+                )
+            with db.read() as conn:
+                stored, user = accounts.password_of(conn, key)
+            right = work.verify(stored, password[: accounts.MAX_PASSWORD_LENGTH])
+    except passwords.PasswordWorkBusy as busy:
+        raise Problem(503, str(busy), headers={"Retry-After": str(passwords.RETRY_AFTER_SECONDS)}) from None
+    if not right or user is None or user.disabled:
+        return None
+    return user
+
+
 def sign_in(request: Request, username: str, password: str) -> tuple[str, sessions.Session]:
-    """Check a password under the throttle and start a new session; 401 or 429 otherwise."""
+    """Check a password under the throttle and start a new session; 401, 429 or 503 otherwise."""
+    user = check_password(request, username, password)
+    if user is None:
+        raise Problem(401, "The username or password is wrong.")
     db: Database = request.app.state.db
     settings = request.app.state.settings
-    name, ip = username.strip().lower()[:64], client_ip(request)
-    with db.read() as conn:
-        wait = sessions.wait_before_trying(conn, name, ip)
-    if wait:
-        raise Problem(
-            429, f"Too many failed sign-ins; try again in {wait} seconds.",
-            headers={"Retry-After": str(wait)},
-        )
-    with db.read() as conn:
-        user = accounts.authenticate(conn, name, password[:1024])
-    if user is None:
-        with db.write() as conn:
-            sessions.record_failure(conn, name, ip)
-        raise Problem(401, "The username or password is wrong.")
+    ip = sessions.clean_address(client_ip(request))
     with db.write() as conn:
-        sessions.clear_failures(conn, name, ip)
+        sessions.clear_failures(conn, user.username, ip)
         return sessions.start(
             conn, user, ip=ip, user_agent=request.headers.get("user-agent", ""),
             max_age=timedelta(hours=settings.session_max_hours),
         )
+
+
+def change_password(request: Request, user: User, current: str, new: str, keep: str | None) -> None:
+    """A password change: the current password is a guess like a sign-in's (throttled the
+    same), then the new one is stored and the user's other sessions end (but `keep`)."""
+    accounts.check_password_rules(new)  # before the guess is counted: a 422 costs no try
+    if check_password(request, user.username, current) is None:
+        raise Problem(403, "The current password is wrong.")
+    new_hash = _password_work(request).hash(new)
+    db: Database = request.app.state.db
+    with db.write() as conn:
+        sessions.clear_failures(conn, user.username, sessions.clean_address(client_ip(request)))
+        accounts.store_password_hash(conn, user, new_hash)
+        sessions.end_all(conn, user.id, keep=keep)
 
 
 def set_session_cookie(request: Request, response: Response, token: str) -> None:

@@ -29,9 +29,10 @@ REPLAY_HEADER = "Idempotent-Replayed"
 Work = Callable[[Connection], tuple[int, dict[str, Any], dict[str, str]]]
 
 
-def fingerprint(request: Request, payload: BaseModel) -> str:
+def fingerprint(request: Request, payload: BaseModel | dict[str, Any]) -> str:
     """What a key stands for: the same key with another request is refused."""
-    text = f"{request.method} {request.url.path}\n{payload.model_dump_json()}"
+    body = payload.model_dump_json() if isinstance(payload, BaseModel) else json.dumps(payload, sort_keys=True)
+    text = f"{request.method} {request.url.path}\n{body}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -6,6 +6,7 @@ Plain ASGI, not Starlette's BaseHTTPMiddleware, so nothing here ever buffers a s
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -67,41 +68,61 @@ class SecurityHeaders:
 
 
 class BodyLimit:
-    """Refuses request bodies over the limit with 413, before any handler reads them."""
+    """Refuses request bodies over the limit with 413, however they are sent: a Content-Length
+    over it before a byte of the body is read, a chunked body as soon as it passes the limit.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    The 413 goes out then and there, and the handler hears that the client is gone (its own
+    answer, say a 400 for the body it could not finish reading, is dropped). The server then
+    closes the connection gently, so the client reads the 413 (web/server.py). A path of
+    `own_limits` (photo uploads) has its own limit, and its own words for the refusal.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, own_limits: Mapping[str, tuple[int, str]] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.own_limits = dict(own_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit, detail = self.own_limits.get(scope["path"], (self.max_bytes, ""))
+        detail = detail or f"The request body is larger than the limit of {size_text(limit)}."
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                return await self._refuse(scope, receive, send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                return await self._refuse(scope, receive, send, detail)
         received = 0
+        started = refused = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge()
+                if received > limit:
+                    refused = True
+                    if not started:
+                        await self._refuse(scope, receive, send, detail)
+                    return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, counting_receive, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
+        async def answering_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 has been sent instead
+            started = True
+            await send(message)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problems.problem_response(
-            413, f"The request body is larger than the limit of {self.max_bytes} bytes.",
-            instance=scope.get("path"),
-        )
+        await self.app(scope, counting_receive, answering_send)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, detail: str) -> None:
+        response = problems.problem_response(413, detail, instance=scope.get("path"))
         await response(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+def size_text(size: int) -> str:
+    """1048576 bytes, or 15 MB (15728640 bytes) for whole megabytes, as the desk shows them."""
+    megabytes, rest = divmod(size, 1024 * 1024)
+    return f"{megabytes} MB ({size} bytes)" if megabytes and not rest else f"{size} bytes"

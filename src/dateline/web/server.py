@@ -1,0 +1,344 @@
+"""The HTTP connection as `dateline serve` runs it: uvicorn's httptools protocol, with limits
+on clients that send a request slowly, or never finish it.
+
+uvicorn waits for ever for the rest of a request: a connection that sends half a request
+line, or half a body, and then nothing, holds a file descriptor until the process runs out.
+Here every connection is *half-open* from the moment it connects (or starts its next
+request) until its request has fully arrived, and while it is:
+
+- its head (request line and headers) must arrive within `header_timeout_seconds`, and be at
+  most `MAX_HEAD_BYTES`;
+- its body must arrive within `body_timeout_seconds` of the head (time the server itself
+  spends not reading, while a handler is busy, does not count);
+- one address may hold at most `max_half_open_per_address` *slow* ones in this process (still
+  half-open after `SLOW_AFTER_SECONDS`); while it does, its new connections are refused with
+  429 at once. A browser sends its head in one round trip, so a burst of readers behind one
+  address (a mobile carrier's NAT, when a story breaks) is never counted; a client that holds
+  connections open without finishing them is. An IPv6 address counts with its /64 (one
+  subscriber's network). Addresses trusted as proxies (uvicorn's `FORWARDED_ALLOW_IPS`) are
+  exempt: every reader behind a proxy shares its address.
+
+A request answered before its body has arrived (a 413) is closed gently: the answer is sent,
+then the rest of the body is read and dropped for a few seconds, so the client, still
+sending, is not reset before it reads why. The live stream sends no body: once its head is
+in, no limit here applies to it, however long it stays open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ipaddress
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from ..config import Settings
+
+log = logging.getLogger("dateline")
+
+MAX_HEAD_BYTES = 65_536  # request line and headers: a browser's are a few kilobytes
+LINGER_QUIET_SECONDS = 2.0  # after an early answer: close once the client sends nothing for this long
+LINGER_MAX_SECONDS = 30.0  # ... and at the latest this long after the answer
+REFUSAL_LOG_INTERVAL = 60.0
+SLOW_AFTER_SECONDS = 1.0  # half-open this long: counted against its address
+
+Phase = Literal["head", "body"] | None
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    header_timeout: float
+    body_timeout: float
+    max_half_open: int  # per address and process; 0: no limit
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConnectionLimits:
+        return cls(settings.header_timeout_seconds, settings.body_timeout_seconds,
+                   settings.max_half_open_per_address)
+
+
+@functools.cache
+def process_limits() -> ConnectionLimits:
+    """The limits of this process, from its environment (as each worker builds its app)."""
+    return ConnectionLimits.from_settings(Settings.from_env())
+
+
+@functools.cache
+def _trusted(forwarded_allow_ips: str) -> tuple[bool, tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]]:
+    """(every address, networks) trusted as proxies, from uvicorn's comma-separated list."""
+    items = [item.strip() for item in forwarded_allow_ips.split(",") if item.strip()]
+    networks = []
+    for item in items:
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            continue  # a host name or a unix socket: never the address of a TCP peer
+    return "*" in items, tuple(networks)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_trusted(address: str, forwarded_allow_ips: str) -> bool:
+    every, networks = _trusted(forwarded_allow_ips)
+    if every:
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def is_trusted_proxy(address: str, forwarded_allow_ips: str | list[str]) -> bool:
+    listed = forwarded_allow_ips if isinstance(forwarded_allow_ips, str) else ",".join(forwarded_allow_ips)
+    return _is_trusted(address, listed)
+
+
+@functools.lru_cache(maxsize=4096)
+def address_key(address: str) -> str:
+    """What the limit counts by: the IPv4 address, or the IPv6 /64 (one subscriber's network;
+    a client may pick any address in it)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _answer(status: bytes, text: str, *headers: bytes) -> bytes:
+    body = text.encode()
+    lines = [b"HTTP/1.1 " + status, b"content-type: text/plain; charset=utf-8",
+             b"content-length: " + str(len(body)).encode(), *headers, b"connection: close", b"", b""]
+    return b"\r\n".join(lines) + body
+
+
+REQUEST_TIMEOUT = _answer(b"408 Request Timeout", "The request took too long to arrive.")
+HEAD_TOO_LARGE = _answer(b"431 Request Header Fields Too Large", "The request's headers are too large.")
+TOO_MANY = _answer(b"429 Too Many Requests", "Too many unfinished requests from this address.",
+                   b"retry-after: 5")
+
+
+class _Refusals:
+    """Half-open connections of each address, in this process; and when a refusal was logged."""
+
+    half_open: ClassVar[Counter[str]] = Counter()
+    last_logged = 0.0
+
+
+class _UntilTheBodyEnds(asyncio.Transport):
+    """The transport a request's handler sees while the request's body is still arriving:
+    closing it closes gently (`HttpProtocol.close_gently`)."""
+
+    def __init__(self, protocol: HttpProtocol, transport: asyncio.Transport) -> None:
+        super().__init__()
+        self._protocol = protocol
+        self._transport = transport
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._transport.write(data)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def close(self) -> None:
+        self._protocol.close_gently()
+
+    def abort(self) -> None:
+        self._transport.abort()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size()
+
+
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with the limits above (`dateline serve` passes it as `http=`)."""
+
+    def __init__(self, config: Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self.limits = process_limits()
+        self.phase: Phase = None
+        self.deadline: asyncio.TimerHandle | None = None
+        self.address: str | None = None  # counted against the limit of its address (not a proxy's)
+        self.counted = False
+        self.slow_timer: asyncio.TimerHandle | None = None
+        self.head_bytes = 0
+        self.began = False  # a byte of the current request has arrived
+        self.lingering_since = 0.0
+        self.last_data = 0.0
+
+    # --- the connection ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        address = self.client[0] if self.client else None
+        if address and self.limits.max_half_open and not is_trusted_proxy(address, self.config.forwarded_allow_ips):
+            self.address = address_key(address)
+            if _Refusals.half_open[self.address] >= self.limits.max_half_open:
+                self._log_refusal(address)
+                transport.write(TOO_MANY)
+                transport.close()
+                return
+        self._start("head", self.limits.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._finish()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport.is_closing():
+            return  # refused, or timed out: nothing more is read
+        if self.lingering_since:
+            self.last_data = time.monotonic()
+            return  # the rest of a body already answered: dropped
+        if self.phase == "head":
+            self.head_bytes += len(data)
+        super().data_received(data)
+        if self.phase == "head" and self.head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+            self.transport.write(HEAD_TOO_LARGE)
+            self.transport.close()
+        elif self.phase == "body" and self.deadline is None and not self.lingering_since:
+            # Armed here, once the data at hand is parsed: a request without a body, the live
+            # stream's among them, is complete by now and never needs the timer.
+            self._start("body", self.limits.body_timeout)
+
+    def handle_websocket_upgrade(self) -> None:
+        self._finish()  # the connection is another protocol's from here on
+        super().handle_websocket_upgrade()
+
+    # --- the request, as the parser reads it ---------------------------------------------
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.began = True
+        if self.phase is None:  # the next request on a kept-alive connection
+            self.head_bytes = 0
+            self._start("head", self.limits.header_timeout)
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self.phase = "body"  # its timer is armed in data_received, if the body has not all come
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+        if self.cycle is not None and self.cycle.scope is self.scope:
+            self.cycle.transport = _UntilTheBodyEnds(self, self.transport)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        if self.cycle is not None:
+            self.cycle.transport = self.transport
+        self._finish()
+
+    def on_response_complete(self) -> None:
+        if self.phase == "body" and self.cycle is not None and self.cycle.response_complete:
+            # answered before its body arrived: the connection cannot go on
+            self.server_state.total_requests += 1
+            self.close_gently()
+            return
+        super().on_response_complete()
+
+    # --- limits ----------------------------------------------------------------------------
+
+    def _start(self, phase: Phase, seconds: float) -> None:
+        self.phase = phase
+        if self.address is not None and not self.counted and self.slow_timer is None:
+            self.slow_timer = self.loop.call_later(SLOW_AFTER_SECONDS, self._count_as_slow)
+        if self.deadline is not None:
+            self.deadline.cancel()
+        self.deadline = self.loop.call_later(seconds, self._too_slow)
+
+    def _count_as_slow(self) -> None:
+        """Still half-open after the grace: count it against its address."""
+        self.slow_timer = None
+        if self.phase is None or self.address is None or self.transport.is_closing():
+            return
+        if _Refusals.half_open[self.address] >= self.limits.max_half_open:
+            # Its address holds its share of slow connections already: this one goes too, so
+            # connections opened faster than they time out cannot pile up either.
+            self._log_refusal(self.address)
+            self.transport.write(TOO_MANY)
+            self.transport.close()
+            return
+        self.counted = True
+        _Refusals.half_open[self.address] += 1
+
+    def _finish(self) -> None:
+        """The request has arrived, or the connection is gone: no longer half-open."""
+        self.phase = None
+        self.began = False
+        if self.slow_timer is not None:
+            self.slow_timer.cancel()
+            self.slow_timer = None
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+        if self.counted and self.address is not None:
+            self.counted = False
+            _Refusals.half_open[self.address] -= 1
+            if _Refusals.half_open[self.address] <= 0:
+                del _Refusals.half_open[self.address]
+
+    def _too_slow(self) -> None:
+        self.deadline = None
+        if self.transport.is_closing() or self.lingering_since:
+            return
+        answering = self.phase == "head" and self.cycle is not None and not self.cycle.response_complete
+        if self.flow.read_paused or answering:
+            # The server is not reading (a handler busy with the body), or is still answering the
+            # request before this one on the connection: not the client's time.
+            self._start(self.phase, self.limits.body_timeout if self.phase == "body" else self.limits.header_timeout)
+            return
+        cycle = self.cycle if self.phase == "body" else None
+        if self.began and (cycle is None or not cycle.response_started):  # a request began: say why it ends
+            self.transport.write(REQUEST_TIMEOUT)
+        if cycle is not None:  # its handler hears that the client is gone, and answers no more
+            cycle.disconnected = True
+            cycle.message_event.set()
+        self.transport.close()
+
+    def close_gently(self) -> None:
+        """Close once the client has had its answer: stop sending (FIN), then drop what it still
+        sends until it goes quiet or the time is up, so it is not reset before it reads."""
+        transport = self.transport
+        if self.phase != "body" or transport.is_closing() or not transport.can_write_eof():
+            transport.close()
+            return
+        if self.lingering_since:
+            return
+        if self.deadline is not None:
+            self.deadline.cancel()
+        self.lingering_since = self.last_data = time.monotonic()
+        transport.write_eof()
+        self.flow.resume_reading()
+        self.deadline = self.loop.call_later(LINGER_QUIET_SECONDS, self._linger)
+
+    def _linger(self) -> None:
+        now = time.monotonic()
+        quiet_until = self.last_data + LINGER_QUIET_SECONDS
+        end = min(quiet_until, self.lingering_since + LINGER_MAX_SECONDS)
+        if now >= end or self.transport.is_closing():
+            self.deadline = None
+            self.transport.close()
+            return
+        self.deadline = self.loop.call_later(end - now, self._linger)
+
+    @staticmethod
+    def _log_refusal(address: str) -> None:
+        now = time.monotonic()
+        if now - _Refusals.last_logged >= REFUSAL_LOG_INTERVAL:
+            _Refusals.last_logged = now
+            log.warning("refusing connections from %s: too many unfinished requests at once "
+                        "(DATELINE_MAX_HALF_OPEN_PER_ADDRESS); further refusals are not logged for a minute",
+                        address)
