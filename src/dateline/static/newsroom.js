@@ -133,13 +133,16 @@
     sending = true;
     saveDraft();
     var key = composer.dataset.key;
+    var sent = payload();
     status.textContent = attempt ? "Connection lost; retrying (" + attempt + ")…" : "Publishing…";
-    request("POST", api + "/entries", payload(), { "Idempotency-Key": key }).then(function (response) {
+    request("POST", api + "/entries", sent, { "Idempotency-Key": key }).then(function (response) {
       if (response.ok) {
         return response.json().then(function (entry) {
           sending = false;
           status.textContent = entry.status === "pending" ? "Sent for approval." : "Published.";
-          clearComposer();
+          // On a slow network the reporter may have started the next post: keep it, with a new key.
+          if (JSON.stringify(payload()) === JSON.stringify(sent)) clearComposer();
+          else { delete composer.dataset.key; saveDraft(); }
           show(entry);
           if (entry.notification) followNotification(entry.notification);
         });
