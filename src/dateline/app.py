@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     live = Live(db, settings)
     push_sender = PushSender(db, settings)
+    live.add_nudge_listener(push_sender.nudge)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -268,4 +269,26 @@ push_deliveries = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("not_before", UTCDateTime),
     Column("last_error", Text),
+)
+
+# Uploaded photos, each variant one row: every node serves what any node stored, and the
+# database's backup holds them too (docs/operations.md). Names never change once written.
+media = Table(
+    "media",
+    metadata,
+    Column("name", String(64), primary_key=True),  # <key>-<width>x<height>.<jpg|png>
+    Column("content_type", String(32), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Fixed-window counters shared by every process and node (push subscription changes per
+# address, say): a key, the window it counts in, and the hits so far.
+rate_counters = Table(
+    "rate_counters",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("hits", Integer, nullable=False),
+    Index("ix_rate_counters_window_start", "window_start"),
 )

@@ -10,6 +10,7 @@ newsroom streams whose session has ended; `Pruner` keeps the log from growing wi
 from __future__ import annotations
 
 import resource
+from collections.abc import Callable
 
 from ..config import Settings
 from ..db import Database
@@ -43,10 +44,21 @@ class Live:
         self.max_pending = settings.stream_buffer_bytes
         self.stall_seconds = settings.stream_stall_seconds
         self.pruner = Pruner(db, settings.event_retention_days, self.lookups.forget_oldest)
+        self._nudge_listeners: list[Callable[[], None]] = []
+
+    def add_nudge_listener(self, listener: Callable[[], None]) -> None:
+        """Also call `listener` (in the event loop) whenever the broker says another process
+        has written: the push sender starts on a notification queued elsewhere at once."""
+        self._nudge_listeners.append(listener)
+
+    def _nudged(self) -> None:
+        self.follower.nudge()
+        for listener in self._nudge_listeners:
+            listener()
 
     async def start(self) -> None:
         await self.follower.start()
-        await self.broker.start(self.follower.nudge)
+        await self.broker.start(self._nudged)
         self.db.add_commit_listener(self._after_commit)
         self.hub.start()
         self.sessions.start()

@@ -79,6 +79,10 @@ class PushSender:
             log.warning("push: could not hand back unsent deliveries (%s)", exc.__class__.__name__)
         await self.client.aclose()
 
+    def nudge(self) -> None:
+        """Another process has written (the broker says): maybe a notification to send."""
+        self._wake.set()
+
     def nudge_threadsafe(self) -> None:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._wake.set)
