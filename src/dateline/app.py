@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db
     app.state.live = live
-    app.state.push_address_limit = AddressLimit()
+    app.state.push_address_limit = AddressLimit.push_subscriptions(db)
     problems.install(app, html_error=error_page)
     app.add_exception_handler(SignInRequired, sign_in_redirect)
     app.add_exception_handler(405, method_not_allowed)

@@ -141,7 +141,8 @@ class Settings:
         "machine sharing the database) or `none` (the poll alone).",
     )
     live_poll_seconds: float = _setting(
-        1.0, "How often each process checks the event log even without a nudge, in seconds.", float
+        1.0, "How often each process checks the event log and the push outbox even without a "
+        "nudge, in seconds.", float
     )
     heartbeat_seconds: float = _setting(
         15.0, "Seconds between keep-alive comments on idle live streams.", float

@@ -18,7 +18,7 @@ from dateline.config import Settings
 from dateline.app import create_app
 from dateline.stories import story as stories
 from dateline.push import subscriptions
-from dateline.schema import push_deliveries, push_subscriptions
+from dateline.schema import push_deliveries, push_subscriptions, rate_counters
 from push_service import PushService
 
 
@@ -43,6 +43,7 @@ def service() -> Iterator[PushService]:
 def client(site: Site, settings: Settings, service: PushService) -> Iterator[TestClient]:
     with site.db.write() as conn:
         service.vapid_public_key = subscriptions.ensure_key(conn)
+        conn.execute(rate_counters.delete())  # earlier tests' subscription changes (PostgreSQL is shared)
     test_settings = Settings.from_env({}, database_url=site.url, media_dir=settings.media_dir, push_test_endpoints=True)
     with TestClient(create_app(test_settings, site.db), raise_server_exceptions=False) as test_client:
         yield test_client

@@ -13,9 +13,18 @@ from sqlalchemy import func, select
 from conftest import Site
 from dateline.push import subscriptions
 from dateline.push.webpush import b64u, public_bytes
-from dateline.schema import push_subscriptions
+from dateline.schema import push_subscriptions, rate_counters
 
 ENDPOINT = "https://updates.push.services.mozilla.com/wpush/v2/gAAAAAB"
+
+
+@pytest.fixture(autouse=True)
+def _no_earlier_counts(request: pytest.FixtureRequest) -> None:
+    """The PostgreSQL database is shared by the tests of a worker: start each with no
+    subscription changes counted against the test client's address."""
+    if "site" in request.fixturenames:
+        with request.getfixturevalue("site").db.write() as conn:
+            conn.execute(rate_counters.delete())
 
 
 def browser_keys() -> dict[str, str]:

@@ -7,6 +7,15 @@ subscribers from it (`claim`), send, and write down every answer (`record`): sen
 owned by one process under a lease; a crash leaves its rows behind, and once the lease has
 run out another sender sends them again. Nothing acknowledged is lost; what can be sent
 twice is only a crashed process's last batch, whose answers were never recorded.
+
+Senders on many nodes share a fan-out without queueing. One sender at a time claims from a
+notification, holding its row for the claim's short transaction; on PostgreSQL the others
+skip that row (`FOR UPDATE SKIP LOCKED`) instead of waiting behind it, and claim from another
+notification or try again a moment later. Due deliveries are taken with SKIP LOCKED too, so a
+late owner recording their answers is not waited for, and `record` locks the rows it writes,
+so a delivery taken over is counted once. A lock that waits is taken on deliveries before the
+notification row, never after, so senders never deadlock. On SQLite writers take turns
+(BEGIN IMMEDIATE), and the same statements simply run one after another.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final, Literal
 
 import nh3
 from sqlalchemy import (
@@ -39,6 +48,7 @@ MAX_ATTEMPTS = 6
 MAX_RETRY_SECONDS = 3600
 SNIPPET_CHARS = 180
 PAYLOAD_LIMIT = 3000  # bytes of JSON; a push message carries at most about 3,993
+BUSY: Final = "busy"  # what `claim` answers when another sender holds the only work there is
 
 
 @dataclass(frozen=True)
@@ -158,29 +168,40 @@ def enqueue(conn: Connection, story: Row[Any], entry: dict[str, Any], ttl: int, 
 # --- sending ------------------------------------------------------------------------------
 
 
-def claim(conn: Connection, owner: str, size: int, lease_seconds: float, now: datetime) -> Batch | None:
+def claim(
+    conn: Connection, owner: str, size: int, lease_seconds: float, now: datetime,
+) -> Batch | Literal["busy"] | None:
     """Take up to `size` deliveries of the oldest notification with work to do: retries that
-    are due, deliveries a crashed process left behind, then subscribers not reached yet."""
+    are due, deliveries a crashed process left behind, then subscribers not reached yet.
+    None when there is nothing to send; BUSY when another sender is claiming from every
+    notification that may have work (its transaction lasts milliseconds: try again soon)."""
     unfinished = conn.execute(
         select(push_notifications.c.id).where(push_notifications.c.finished_at.is_(None))
         .order_by(push_notifications.c.id).limit(20)
     ).scalars().all()
+    busy = False
     for notification_id in unfinished:
-        # Lock the row (PostgreSQL) so two senders never claim the same subscribers.
+        # One claimer a notification, so two never take the same subscribers; the others
+        # skip it rather than queue behind it (PostgreSQL; SQLite's writers are one at a time).
         note = conn.execute(
-            select(push_notifications).where(push_notifications.c.id == notification_id).with_for_update()
-        ).one()
+            select(push_notifications)
+            .where(push_notifications.c.id == notification_id, push_notifications.c.finished_at.is_(None))
+            .with_for_update(skip_locked=True)
+        ).first()
+        if note is None:
+            busy = True  # being claimed from (or finished just now: the next try sees it)
+            continue
         if _entry_deleted(conn, note.entry_id):
             # Deleted while it was going out (posted by mistake): send it to nobody else.
-            conn.execute(delete(push_deliveries).where(push_deliveries.c.notification_id == note.id))
-            conn.execute(update(push_notifications).where(push_notifications.c.id == note.id).values(
-                finished_at=now, last_error="Stopped: the update was deleted."))
+            if not _stop(conn, note.id, now):
+                busy = True
             continue
         lease = now + timedelta(seconds=lease_seconds)
         due = conn.execute(
             select(push_deliveries.c.subscription_id)
             .where(push_deliveries.c.notification_id == note.id, push_deliveries.c.not_before <= now)
             .limit(size)
+            .with_for_update(skip_locked=True)  # a late owner recording these answers: leave them to it
         ).scalars().all()
         if due:
             conn.execute(
@@ -217,7 +238,26 @@ def claim(conn: Connection, owner: str, size: int, lease_seconds: float, now: da
         )
         return Batch(note.id, note.payload.encode(), note.topic, note.urgency, note.ttl,
                      [Subscription(*row) for row in rows])
-    return None
+    return BUSY if busy else None
+
+
+def _stop(conn: Connection, notification_id: int, now: datetime) -> bool:
+    """End a notification whose update was deleted; False while another sender is still
+    recording answers for it (the next claim finishes the job)."""
+    # Deliveries a sender is recording right now are skipped, not waited for: that sender
+    # waits for the notification row, which this transaction holds.
+    free = conn.execute(
+        select(push_deliveries.c.subscription_id).where(push_deliveries.c.notification_id == notification_id)
+        .with_for_update(skip_locked=True)
+    ).scalars().all()
+    if free:
+        conn.execute(delete(push_deliveries).where(
+            push_deliveries.c.notification_id == notification_id, push_deliveries.c.subscription_id.in_(free)))
+    if _has_deliveries(conn, notification_id):
+        return False
+    conn.execute(update(push_notifications).where(push_notifications.c.id == notification_id).values(
+        finished_at=now, last_error="Stopped: the update was deleted."))
+    return True
 
 
 def _entry_deleted(conn: Connection, entry_id: int | None) -> bool:
@@ -259,8 +299,11 @@ def record(conn: Connection, owner: str, batch: Batch, outcomes: dict[int, Outco
     note_id = batch.notification_id
     mine = and_(push_deliveries.c.notification_id == note_id, push_deliveries.c.owner == owner,
                 push_deliveries.c.state == "sending")
+    # Locked (PostgreSQL) so a delivery whose lease ran out is either still ours, and
+    # skipped by claimers until this commits, or already taken over, and not counted here.
     owned = set(conn.execute(
         select(push_deliveries.c.subscription_id).where(mine, push_deliveries.c.subscription_id.in_(list(outcomes)))
+        .with_for_update()
     ).scalars())
     counts = {"sent": 0, "failed": 0, "removed": 0}
     done: list[int] = []

@@ -5,6 +5,13 @@ message a subscriber (RFC 8291, a fresh key each) → POST them all, at most
 `push_concurrency` at a time to any one push service → record every answer (one write
 transaction). Senders of several processes, or several machines, take different batches of
 the same notification, so a big fan-out uses every core.
+
+A sender is woken by a commit in its process, by the broker's nudge (another process, maybe
+on another node, has written: a notification queued there starts going out from here too at
+once), or by the poll (`DATELINE_LIVE_POLL_SECONDS`, for a broker that is down). Once it has
+found a batch it keeps claiming, batch after batch, until there is none. When another sender
+holds the only notification with work (its claim lasts milliseconds), it tries again after
+a few milliseconds, jittered so the waiting senders do not all come back at once.
 """
 
 from __future__ import annotations
@@ -13,11 +20,13 @@ import asyncio
 import email.utils
 import logging
 import os
+import random
 import secrets
 import socket
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Literal
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -33,13 +42,18 @@ log = logging.getLogger("dateline.push")
 BATCH = 500
 VAPID_SECONDS = 12 * 3600  # a token lives 12 h (RFC 8292 allows up to 24 h); renewed an hour early
 STOP_SECONDS = 5.0
+RETRY_SECONDS = 1.0  # after a failed round (the database restarting, say)
+BUSY_PAUSE = 0.005  # seconds before claiming again after a busy claim; doubled each time in a row...
+BUSY_PAUSE_MAX = 0.08  # ... up to this, far below the poll
+
+Step = Literal["sent", "busy", "idle"]
 
 
 class PushSender:
-    def __init__(self, db: Database, settings: Settings, poll_seconds: float = 1.0) -> None:
+    def __init__(self, db: Database, settings: Settings, poll_seconds: float | None = None) -> None:
         self.db = db
         self.settings = settings
-        self.poll_seconds = poll_seconds
+        self.poll_seconds = settings.live_poll_seconds if poll_seconds is None else poll_seconds
         self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(4)}"
         self.client = PushClient(settings.push_concurrency, allow_loopback=settings.push_test_endpoints)
         self.contact = settings.push_contact or (
@@ -88,29 +102,42 @@ class PushSender:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     async def _run(self) -> None:
+        busy = 0  # claims in a row that found the work held by another sender
         while not self._stopping:
+            step: str
             try:
-                sent = await self.send_one_batch()
+                step = await self.send_one_batch(look_first=not busy)
             except Exception as exc:  # noqa: BLE001 - database or network trouble: try again soon
                 log.warning("push: sending failed (%s: %s); retrying", exc.__class__.__name__, exc)
-                sent = False
-            if sent:
+                step = "failed"
+            if step == "sent":
+                busy = 0
                 continue
+            if step == "busy":
+                busy += 1
+                await asyncio.sleep(busy_pause(busy))
+                continue
+            busy = 0
+            # After trouble, try again within a second however long the poll.
+            timeout = self.poll_seconds if step == "idle" else min(self.poll_seconds, RETRY_SECONDS)
             try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
                 pass
             self._wake.clear()
 
     # --- one batch -------------------------------------------------------------------------
 
-    async def send_one_batch(self) -> bool:
-        """Claim, send and record one batch; False if there was nothing to send."""
-        if not await asyncio.to_thread(self._has_work):
-            return False
+    async def send_one_batch(self, look_first: bool = True) -> Step:
+        """Claim, send and record one batch: "sent"; "idle" if there was nothing to send;
+        "busy" if another sender was claiming from the only notification with work."""
+        if look_first and not await asyncio.to_thread(self._has_work):
+            return "idle"
         batch = await asyncio.to_thread(self._claim)
         if batch is None:
-            return False
+            return "idle"
+        if batch == outbox.BUSY:
+            return "busy"
         self._outcomes = {}
         renewing = asyncio.create_task(self._renew_lease())
         try:
@@ -121,7 +148,7 @@ class PushSender:
             outcomes, self._outcomes = self._outcomes, {}
             if outcomes:
                 await asyncio.shield(asyncio.to_thread(self._record, batch, outcomes))
-        return True
+        return "sent"
 
     async def _send(self, batch: outbox.Batch) -> None:
         key = await asyncio.to_thread(self._vapid_key)
@@ -188,7 +215,7 @@ class PushSender:
         with self.db.read() as conn:
             return conn.execute(query).first() is not None
 
-    def _claim(self) -> outbox.Batch | None:
+    def _claim(self) -> outbox.Batch | Literal["busy"] | None:
         with self.db.write() as conn:
             return outbox.claim(conn, self.owner, BATCH, self.settings.push_lease_seconds, datetime.now(timezone.utc))
 
@@ -207,6 +234,12 @@ class PushSender:
             self._tokens.clear()  # the key was rotated: sign anew
         self._key = found
         return found
+
+
+def busy_pause(times: int) -> float:
+    """Seconds to wait before claiming again after `times` busy claims in a row: a few
+    milliseconds, growing, and jittered so senders that skipped together spread out."""
+    return min(BUSY_PAUSE * 2.0 ** min(times - 1, 8), BUSY_PAUSE_MAX) * random.uniform(0.5, 1.5)  # noqa: S311 - jitter
 
 
 def outcome_of(response: Response, endpoint: str) -> outbox.Outcome:
