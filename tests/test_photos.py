@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import struct
-from pathlib import Path
 
 import pytest
 from PIL import Image, ImageCms
@@ -61,36 +60,39 @@ def jpeg_markers(data: bytes) -> list[int]:
 
 @pytest.mark.parametrize("upload", [phone_jpeg(), phone_jpeg(icc=False), phone_png(alpha=True), phone_png(alpha=False)],
                          ids=["jpeg", "jpeg-without-profile", "png-with-alpha", "png"])
-def test_no_metadata_of_the_upload_is_stored(upload: bytes, tmp_path: Path) -> None:
+def test_no_metadata_of_the_upload_is_stored(upload: bytes) -> None:
     assert SECRET.encode() in upload or b"Location" in upload  # the fixture does carry it
-    stored = photos.process(upload, tmp_path)
-    files = sorted(tmp_path.iterdir())
-    assert len(files) == len(stored.widths) == 3
-    for path in files:
-        data = path.read_bytes()
-        assert SECRET.encode() not in data and b"52.5200N" not in data, path.name
-        image = Image.open(path)
+    stored, variants = photos.process(upload)
+    assert len(variants) == len(stored.widths) == 3
+    assert stored.url == f"/media/{variants[-1].name}"
+    for variant in variants:
+        data = variant.data
+        assert SECRET.encode() not in data and b"52.5200N" not in data, variant.name
+        assert photos.VARIANT_NAME.fullmatch(variant.name), variant.name
+        image = Image.open(io.BytesIO(data))
+        assert variant.content_type == Image.MIME[image.format or ""], variant.name
         image.load()
         kept = set(image.info) - {"jfif", "jfif_version", "jfif_unit", "jfif_density", "dpi", "progressive",
                                   "progression", "gamma"}
-        assert not kept, (path.name, kept)
+        assert not kept, (variant.name, kept)
         assert not image.getexif()
         if image.format == "JPEG":
             # SOI's followers: JFIF's APP0 and the tables; no APP1 (EXIF, XMP), APP2 (ICC),
             # APP13 (IPTC) or COM.
-            assert set(jpeg_markers(data)) <= {0xE0, 0xDB, 0xC4, 0xC0, 0xC2, 0xDD}, (path.name, jpeg_markers(data))
+            assert set(jpeg_markers(data)) <= {0xE0, 0xDB, 0xC4, 0xC0, 0xC2, 0xDD}, (variant.name, jpeg_markers(data))
         else:
-            assert not any(chunk in data for chunk in (b"tEXt", b"iTXt", b"zTXt", b"iCCP", b"eXIf")), path.name
+            assert not any(chunk in data for chunk in (b"tEXt", b"iTXt", b"zTXt", b"iCCP", b"eXIf")), variant.name
 
 
 @pytest.mark.parametrize("profile", [SRGB_ICC, b"not a profile"], ids=["srgb", "broken-profile"])
-def test_a_tagged_photo_keeps_its_colours(profile: bytes, tmp_path: Path) -> None:
+def test_a_tagged_photo_keeps_its_colours(profile: bytes) -> None:
     """The pixels pass through the colour conversion (or, with a profile that cannot be read,
     around it) unharmed."""
     image = Image.new("RGB", (600, 400), (128, 160, 60))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", icc_profile=profile, quality=95)
-    stored = photos.process(buffer.getvalue(), tmp_path)
-    out = Image.open(tmp_path / stored.url.removeprefix("/media/"))
+    stored, variants = photos.process(buffer.getvalue())
+    assert variants[-1].name == stored.url.removeprefix("/media/")
+    out = Image.open(io.BytesIO(variants[-1].data))
     assert out.mode == "RGB" and "icc_profile" not in out.info
     assert all(abs(a - b) <= 6 for a, b in zip(out.getpixel((300, 200)), (128, 160, 60), strict=True))

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 from fastapi import Request, UploadFile
 
 from ..config import Settings
-from ..stories import photos
+from ..stories import media, photos
 from ..web.deps import Config, Member
 from ..web.json_body import api_router
 from ..web.middleware import size_text
@@ -43,7 +42,9 @@ async def upload_photo(request: Request, user: Member, settings: Config, file: U
     try:
         decoding: asyncio.Semaphore = request.app.state.photo_decoding
         async with decoding:
-            stored = await asyncio.to_thread(photos.process, data, Path(settings.media_dir))
+            stored, variants = await asyncio.to_thread(photos.process, data)
     except photos.UploadError as exc:
         raise Problem(415, str(exc)) from None
+    # Answered once the store has it: a folder's files, or one committed transaction.
+    await asyncio.to_thread(media.store_for(settings, request.app.state.db).save, variants)
     return {"url": stored.url, "srcset": stored.srcset, "width": stored.width, "height": stored.height}

@@ -2,10 +2,12 @@
 
 Nothing a reporter uploads is served as sent. The file must decode as JPEG, PNG or WebP
 within size and pixel limits (a decompression bomb is refused before it is decoded), must
-end where the image ends (no HTML or archive riding behind it), and is written back out as
+end where the image ends (no HTML or archive riding behind it), and is encoded again as
 fresh JPEG or PNG files carrying pixels only: no EXIF or location, no JPEG comment, XMP or
 IPTC, no PNG text chunks, no ICC profile (a photo in another colour space is converted to
 sRGB first, the web's default, so its colours survive), and no hidden payload.
+
+`process` only makes the variants; `stories/media.py` stores them (a folder or the database).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import io
 import re
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
+from typing import NamedTuple
 
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
@@ -25,6 +27,7 @@ MAX_SIDE = 12_000
 WIDTHS = (480, 960, 1600)
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
+CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png"}  # of the stored variants
 
 
 class UploadError(ValueError):
@@ -33,6 +36,16 @@ class UploadError(ValueError):
 
 # The largest variant's name says everything: /media/<key>-<width>x<height>.<jpg|png>
 _NAME = re.compile(r"^/media/([0-9a-f]{24})-(\d{1,5})x(\d{1,5})\.(jpg|png)$")
+# Any variant's file name, as stored and served (use `fullmatch`): nothing else is looked up.
+VARIANT_NAME = re.compile(r"[0-9a-f]{24}-[1-9][0-9]{0,4}x[1-9][0-9]{0,4}\.(jpg|png)")
+
+
+class Variant(NamedTuple):
+    """One size of a photo, ready to store: its file name, type and encoded bytes."""
+
+    name: str
+    content_type: str
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -134,8 +147,8 @@ def _pixels_only(image: Image.Image, mode: str) -> Image.Image:
     return converted
 
 
-def process(data: bytes, media_dir: Path) -> StoredImage:
-    """Validate an upload and write its clean variants to `media_dir`."""
+def process(data: bytes) -> tuple[StoredImage, list[Variant]]:
+    """Validate an upload and encode its clean variants (nothing is written: see media.py)."""
     if not data:
         raise UploadError("The file is empty.")
     if len(data) > MAX_UPLOAD_BYTES:
@@ -153,22 +166,14 @@ def process(data: bytes, media_dir: Path) -> StoredImage:
         hashlib.sha256(data).hexdigest()[:24], shown, round(image.height * shown / image.width),
         "png" if has_alpha else "jpg",
     )
-    media_dir.mkdir(parents=True, exist_ok=True)
+    variants = []
     for width in stored.widths:
-        target = media_dir / stored._name(width)
-        if not target.exists():
-            height = round(image.height * width / image.width)
-            resized = image if width == image.width else image.resize((width, height), Image.Resampling.LANCZOS)
-            buffer = io.BytesIO()
-            if has_alpha:
-                resized.save(buffer, "PNG", optimize=True)
-            else:
-                resized.save(buffer, "JPEG", quality=82, optimize=True, progressive=True)
-            _write_atomically(target, buffer.getvalue())
-    return stored
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    partial = target.with_suffix(target.suffix + ".partial")
-    partial.write_bytes(data)
-    partial.replace(target)
+        height = round(image.height * width / image.width)
+        resized = image if width == image.width else image.resize((width, height), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        if has_alpha:
+            resized.save(buffer, "PNG", optimize=True)
+        else:
+            resized.save(buffer, "JPEG", quality=82, optimize=True, progressive=True)
+        variants.append(Variant(stored._name(width), CONTENT_TYPES[stored.extension], buffer.getvalue()))
+    return stored, variants
