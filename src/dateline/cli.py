@@ -6,6 +6,7 @@ Errors print one line and exit non-zero; a traceback means a bug.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 import resource
@@ -22,10 +23,11 @@ from .accounts.users import Role
 from .config import ConfigError, Settings, env_name
 from .db import Database, SchemaOutOfDate
 from .errors import Refused
+from .live.brokers import BrokerUnavailable, probe
 from .push import subscriptions
 from .times import iso
 
-EXPECTED_ERRORS = (ConfigError, SchemaOutOfDate, Refused)
+EXPECTED_ERRORS = (ConfigError, SchemaOutOfDate, Refused, BrokerUnavailable)
 
 
 class DatelineGroup(click.Group):
@@ -85,16 +87,21 @@ def main() -> None:
 @click.option("--port", envvar="DATELINE_PORT", type=int, help="Port [env DATELINE_PORT; default 8000]")
 @click.option("--workers", envvar="DATELINE_WORKERS", type=click.IntRange(0, 256),
               help="Server processes sharing the port [env DATELINE_WORKERS; default one per core]")
-def serve(database_url: str | None, host: str | None, port: int | None, workers: int | None) -> None:
+@click.option("--broker", envvar="DATELINE_BROKER", metavar="URL",
+              help="local, none, postgresql, redis://host:port/db or nats://host:port "
+                   "[env DATELINE_BROKER; default local]")
+def serve(database_url: str | None, host: str | None, port: int | None, workers: int | None,
+          broker: str | None) -> None:
     """Run the server (the database must be initialised with `dateline init`)."""
     import uvicorn
 
     from .app import create_app
     from .web.server import HttpProtocol
 
-    settings = _settings(database_url=database_url, host=host, port=port, workers=workers)
+    settings = _settings(database_url=database_url, host=host, port=port, workers=workers, broker=broker)
     db = Database.from_settings(settings)
     db.check_schema()
+    asyncio.run(probe(settings.broker, settings.database_url))  # one clear line if it is unreachable
     # Every live reader is an open file: take all the system allows (the workers inherit it).
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
@@ -122,7 +129,7 @@ def serve(database_url: str | None, host: str | None, port: int | None, workers:
         return
     db.dispose()
     # Each worker builds its own app from the environment: hand it the options given here.
-    os.environ.update({env_name(k): str(getattr(settings, k)) for k in ("database_url", "host", "port")})
+    os.environ.update({env_name(k): str(getattr(settings, k)) for k in ("database_url", "host", "port", "broker")})
     uvicorn.run("dateline.app:create_app", factory=True, workers=count, **options)
 
 
@@ -328,6 +335,43 @@ def push_rotate_keys(database_url: str | None) -> None:
     with db.write() as conn:
         public = subscriptions.create_key(conn)
     click.echo(f"New VAPID public key: {public}")
+
+
+@main.group()
+def media() -> None:
+    """Uploaded photos."""
+
+
+@media.command("import")
+@click.option("--media-dir", envvar="DATELINE_MEDIA_DIR", metavar="FOLDER",
+              help="The folder the photos are in [env DATELINE_MEDIA_DIR; default media]")
+@database_option
+def media_import(media_dir: str | None, database_url: str | None) -> None:
+    """Copy the photos of the media folder into the database (those not there already), for
+    a site moving to DATELINE_MEDIA_STORE=database, before it runs on several nodes."""
+    from pathlib import Path
+
+    from .stories.media import import_folder
+
+    settings = _settings(database_url=database_url, media_dir=media_dir)
+    folder = Path(settings.media_dir)
+    if not folder.is_dir():
+        raise click.ClickException(f"no folder {str(folder)!r} (DATELINE_MEDIA_DIR): nothing to import")
+    db = Database.from_settings(settings)
+    try:
+        db.check_schema()
+        try:
+            result = import_folder(folder, db)
+        except OSError as exc:
+            raise click.ClickException(f"cannot read the media folder: {exc.strerror}: {exc.filename}") from None
+    finally:
+        db.dispose()
+    for name in result.refused:
+        click.echo(f"Skipped {name}: not a photo Dateline stored.", err=True)
+    click.echo(f"Copied {result.copied} photo file{'' if result.copied == 1 else 's'} into the database "
+               f"({result.already} already there).")
+    if not settings.media_in_database:
+        click.echo("The servers still serve photos from the folder: set DATELINE_MEDIA_STORE=database.", err=True)
 
 
 @main.command()

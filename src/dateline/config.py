@@ -12,8 +12,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
 
-from .vocabulary import BROKERS, BROWSER_PUSH_SERVICES, BrokerName
+from .vocabulary import BROKER_URL_SCHEMES, BROWSER_PUSH_SERVICES, MEDIA_STORES, BrokerKind, MediaStore
 
 MAX_PHOTO_BYTES = 15 * 1024 * 1024  # the most stories/photos.py decodes a photo from
 
@@ -106,7 +107,12 @@ class Settings:
         _positive_int,
     )
     media_dir: str = _setting(
-        "media", "Folder where uploaded photos are stored (served under /media/).",
+        "media", "Folder where uploaded photos are stored when the media store is `folder` (served "
+        "under /media/); several nodes may share it (NFS and the like).",
+    )
+    media_store: MediaStore = _setting(  # checked in validate()
+        "auto", "Where uploaded photos are kept: `folder` (`DATELINE_MEDIA_DIR`), `database` (every node "
+        "serves every photo, nothing else to share) or `auto`: the database on PostgreSQL, the folder on SQLite.",
     )
     push_test_endpoints: bool = _setting(
         False, "FOR TESTS ONLY: also accept http:// push endpoints on loopback.", _bool
@@ -135,10 +141,11 @@ class Settings:
     workers: int = _setting(
         0, "Server processes for `dateline serve`; 0 means one per CPU core.", _non_negative_int
     )
-    broker: BrokerName = _setting(  # checked in validate()
+    broker: str = _setting(  # checked in validate()
         "local",
-        "How server processes nudge each other about new events: `local` (processes on this "
-        "machine sharing the database) or `none` (the poll alone).",
+        "How server processes learn of each other's new events: `local` (processes on one machine), "
+        "`none` (the poll alone), `postgresql` (LISTEN/NOTIFY on the database), `redis://host:port/db` "
+        "or `nats://host:port` (nodes on several machines).",
     )
     live_poll_seconds: float = _setting(
         1.0, "How often each process checks the event log and the push outbox even without a "
@@ -191,8 +198,11 @@ class Settings:
     def validate(self) -> None:
         if self.sqlite_synchronous.upper() not in {"FULL", "EXTRA", "NORMAL"}:
             raise ConfigError("DATELINE_SQLITE_SYNCHRONOUS: expected FULL, EXTRA or NORMAL")
-        if self.broker not in BROKERS:
-            raise ConfigError(f"DATELINE_BROKER: expected {' or '.join(BROKERS)}")
+        self.broker_kind  # noqa: B018 - raises ConfigError for a broker it cannot name
+        if self.broker_kind == "postgresql" and not self.database_url.startswith("postgresql"):
+            raise ConfigError("DATELINE_BROKER: `postgresql` needs DATELINE_DATABASE_URL on PostgreSQL")
+        if self.media_store not in MEDIA_STORES:
+            raise ConfigError(f"DATELINE_MEDIA_STORE: expected {', '.join(MEDIA_STORES[:-1])} or {MEDIA_STORES[-1]}")
         if not 0.05 <= self.live_poll_seconds <= 60:
             raise ConfigError("DATELINE_LIVE_POLL_SECONDS: expected 0.05 to 60")
         if not 1 <= self.heartbeat_seconds <= 300:
@@ -214,6 +224,17 @@ class Settings:
             )
 
     @property
+    def broker_kind(self) -> BrokerKind:
+        """`local`, `none`, `postgresql`, `redis` or `nats`, from the word or the URL's scheme."""
+        return broker_kind(self.broker)
+
+    @property
+    def media_in_database(self) -> bool:
+        if self.media_store == "auto":
+            return self.database_url.startswith("postgresql")
+        return self.media_store == "database"
+
+    @property
     def push_service_hosts(self) -> tuple[str, ...]:
         return tuple(host.strip().lower() for host in self.push_services.split(",") if host.strip())
 
@@ -222,8 +243,30 @@ class Settings:
         shown: dict[str, str] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            shown[env_name(f.name)] = redact_url(value) if f.name == "database_url" else str(value)
+            shown[env_name(f.name)] = redact_url(value) if f.name in {"database_url", "broker"} else str(value)
         return shown
+
+
+def broker_kind(setting: str) -> BrokerKind:
+    """What `DATELINE_BROKER` names; ConfigError for anything else (one line, the password hidden)."""
+    word = setting.strip()
+    if word in ("local", "none", "postgresql"):
+        return word  # type: ignore[return-value]
+    scheme, sep, _ = word.partition("://")
+    kind = BROKER_URL_SCHEMES.get(scheme.lower()) if sep else None
+    if kind is None or kind == "postgresql":
+        raise ConfigError(
+            f"DATELINE_BROKER: expected local, none, postgresql, redis://host:port/db or nats://host:port, "
+            f"got {redact_url(word)!r}"
+        )
+    try:
+        parts = urlsplit(word)
+        parts.port  # noqa: B018 - ValueError for a port out of range or not a number
+    except ValueError:
+        parts = None
+    if parts is None or not parts.hostname:
+        raise ConfigError(f"DATELINE_BROKER: expected host:port in {redact_url(word)!r}")
+    return kind
 
 
 def env_name(field_name: str) -> str:

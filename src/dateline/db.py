@@ -30,6 +30,14 @@ class SchemaOutOfDate(RuntimeError):
     """The database needs `dateline init` before this version can use it."""
 
 
+APPENDED = "dateline_appended"  # in a connection's info: this transaction appended events
+
+
+def mark_appended(conn: Connection) -> None:
+    """The transaction on `conn` appends to the event log: tell the listeners after commit."""
+    conn.info[APPENDED] = True
+
+
 def normalize_url(url: str) -> str:
     """Plain `postgresql://` URLs use psycopg 3 (the `postgresql` extra installs it)."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -92,11 +100,16 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction; on success, commit listeners learn that the log has grown."""
-        with self._writers, self.engine.connect().execution_options(dateline_write=True) as conn, conn.begin():
-            yield conn
-        for listener in list(self._commit_listeners):
-            listener()
+        """A write transaction; once it has committed, if it appended events to the log
+        (`mark_appended`), the commit listeners learn that the log has grown."""
+        with self._writers, self.engine.connect().execution_options(dateline_write=True) as conn:
+            conn.info.pop(APPENDED, None)  # left by a transaction that rolled back
+            with conn.begin():
+                yield conn
+            appended = conn.info.pop(APPENDED, False)
+        if appended:
+            for listener in list(self._commit_listeners):
+                listener()
 
     def add_commit_listener(self, listener: Callable[[], None]) -> None:
         with self._listeners_lock:

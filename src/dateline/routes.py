@@ -8,21 +8,25 @@ table, where HEAD and servers other than uvicorn find it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 
 from .api import accounts, entries, events, push, stories, tokens, uploads
 from .config import Settings
-from .live import Live, LiveEndpoint
+from .live import Live, LiveEndpoint, health
 from .newsroom import desk, signin
 from .reader import pages
+from .stories import media, photos
 from .vocabulary import Audience
+from .web.problems import Problem
 
 STATIC = Path(__file__).with_name("static")
 
@@ -37,11 +41,16 @@ ROUTERS: tuple[APIRouter, ...] = (
     signin.router,  # /newsroom/login, /logout, /password
     desk.router,  # /newsroom, /newsroom/stories/…
     pages.router,  # /, /stories/{slug}, /stories/{slug}/entries/{id}, /sw.js
+    health.router,  # /healthz
 )
 
 
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
 class MediaFiles(StaticFiles):
-    """Uploaded photos: content-addressed names, so they never change and cache forever."""
+    """Uploaded photos in the folder store: content-addressed names, so they never change
+    and cache forever."""
 
     async def check_config(self) -> None:
         if self.directory is not None and Path(self.directory).is_dir():
@@ -49,8 +58,41 @@ class MediaFiles(StaticFiles):
 
     def file_response(self, *args: Any, **kwargs: Any) -> Response:
         response = super().file_response(*args, **kwargs)
-        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        response.headers["Cache-Control"] = IMMUTABLE
         return response
+
+
+class MediaFromDatabase:
+    """`/media/{name}` in the database store: any node serves what any node stored. Each
+    process keeps the photos it serves most in a `media.MediaCache`; a miss is read off the
+    event loop. The name is a content hash, hence the strong ETag that never goes stale."""
+
+    def __init__(self, store: media.DatabaseStore, cache: media.MediaCache) -> None:
+        self.store = store
+        self.cache = cache
+
+    async def serve(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if not photos.VARIANT_NAME.fullmatch(name):
+            raise Problem(404, f"Nothing here: {request.url.path}")
+        variant = self.cache.get(name)
+        if variant is None:
+            variant = await asyncio.to_thread(self.store.read, name)
+            if variant is None:
+                raise Problem(404, f"Nothing here: {request.url.path}")
+            self.cache.put(variant)
+        headers = {"Cache-Control": IMMUTABLE, "ETag": f'"{name}"'}
+        if _matches(request.headers.get("if-none-match"), name):
+            return Response(status_code=304, headers=headers)
+        return Response(variant.data, media_type=variant.content_type, headers=headers)
+
+
+def _matches(if_none_match: str | None, name: str) -> bool:
+    """Whether `If-None-Match` names this photo (weakly compared, as RFC 9110 says)."""
+    if not if_none_match:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or f'"{name}"' in tags
 
 
 def install(app: FastAPI, live: Live, settings: Settings) -> list[Route]:
@@ -63,7 +105,12 @@ def install(app: FastAPI, live: Live, settings: Settings) -> list[Route]:
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.mount("/media", MediaFiles(directory=settings.media_dir, check_dir=False), name="media")
+    if settings.media_in_database:
+        # `:path`: every /media/… is answered here, a name with a slash too (a 404 all the same).
+        photos_of = MediaFromDatabase(media.DatabaseStore(app.state.db), media.MediaCache())  # db: set by create_app
+        app.router.routes.append(Route("/media/{name:path}", photos_of.serve, methods=["GET"], name="media"))
+    else:
+        app.mount("/media", MediaFiles(directory=settings.media_dir, check_dir=False), name="media")
     return at_the_door
 
 

@@ -90,8 +90,18 @@ MAX_ID: Final = 2**62  # ids in paths and queries: past it, no such row
 
 # --- delivery between processes -------------------------------------------------------------
 
-BrokerName = Literal["local", "none"]
-BROKERS: Final[tuple[BrokerName, ...]] = get_args(BrokerName)
+# `DATELINE_BROKER` names a broker by a word, or by a URL whose scheme says which.
+BrokerKind = Literal["local", "none", "postgresql", "redis", "nats"]
+BROKER_KINDS: Final[tuple[BrokerKind, ...]] = get_args(BrokerKind)
+BROKER_URL_SCHEMES: Final[dict[str, BrokerKind]] = {
+    "redis": "redis", "rediss": "redis", "nats": "nats", "tls": "nats",
+    "postgresql": "postgresql", "postgres": "postgresql",
+}
+
+# Where uploaded photos are kept: `auto` is the database on PostgreSQL (nodes share it), the
+# folder on SQLite (one machine).
+MediaStore = Literal["auto", "folder", "database"]
+MEDIA_STORES: Final[tuple[MediaStore, ...]] = get_args(MediaStore)
 
 # The browsers' push services: Chrome and most others, Firefox, Safari, Edge.
 BROWSER_PUSH_SERVICES: Final = (

@@ -4,7 +4,7 @@ One `Live` per server process puts the parts together: a `Follower` reads the lo
 each new event to the `Hub`, which knows who reads what; a broker nudges the other
 processes; `Lookups` answers the streams' questions of the database; `SessionWatch` ends
 newsroom streams whose session has ended; `Pruner` keeps the log from growing without end;
-`LiveEndpoint` serves the streams themselves.
+`LiveEndpoint` serves the streams themselves; `Health` answers `/healthz`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from ..config import Settings
 from ..db import Database
 from .brokers import Broker, broker_for
 from .follower import Follower
+from .health import Health
 from .hub import Hub
 from .lookups import Lookups
 from .pruner import Pruner
@@ -45,6 +46,7 @@ class Live:
         self.stall_seconds = settings.stream_stall_seconds
         self.pruner = Pruner(db, settings.event_retention_days, self.lookups.forget_oldest)
         self._nudge_listeners: list[Callable[[], None]] = []
+        self.health = Health(db, self)
 
     def add_nudge_listener(self, listener: Callable[[], None]) -> None:
         """Also call `listener` (in the event loop) whenever the broker says another process

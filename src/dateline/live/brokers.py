@@ -4,17 +4,26 @@ A broker carries only a nudge, never the events: whoever is nudged reads the log
 last id it has, so a lost or doubled nudge costs nothing but a moment. The follower also
 polls the log every second or so, which covers a broker that is down.
 
-`LocalBroker` (the default) reaches the other processes on this machine that share the
-database, through Unix datagram sockets in a private folder: `serve --workers N` needs no
-extra server. `NoBroker` leaves it to the poll. Every broker has the three methods of
-`Broker`.
+- `local` (the default): processes on one machine sharing the database, through Unix
+  datagram sockets in a private folder: `serve --workers N` needs no extra server.
+- `none`: the poll alone.
+- `postgresql`: LISTEN/NOTIFY on the database the nodes already share.
+- `redis://host:port/db`: a Redis pub/sub channel.
+- `nats://host:port`: a core NATS subject. Not JetStream: a nudge is worth nothing once it
+  is late (the log has the events), so storing and acknowledging nudges would only add work.
+
+Announcing runs in the writing thread, right after a commit that appended events: it only
+raises a flag, and a task in the event loop sends one message for however many commits came
+meanwhile. Each message names the node that sent it; a node ignores its own. A network
+broker whose connection drops reconnects with jittered backoff (the poll carries the news
+meanwhile) and, once back, nudges its own node so the log is read after the last id at once.
+The network brokers are in network_brokers.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import os
 import socket
 import tempfile
@@ -22,22 +31,36 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from ..vocabulary import BrokerName
-
-log = logging.getLogger("dateline.live")
+from ..config import broker_kind
+from .network_brokers import (  # re-exported: the names callers ask for
+    BACKOFF_MAX,
+    BrokerUnavailable,
+    NatsBroker,
+    NetworkBroker,
+    PostgresBroker,
+    RedisBroker,
+)
 
 
 class Broker(Protocol):
+    kind: str
+
     async def start(self, on_nudge: Callable[[], None]) -> None: ...
 
     def announce(self) -> None:
-        """Called after each local commit, from the writing thread."""
+        """Called after each local commit that appended events, from the writing thread."""
 
     async def close(self) -> None: ...
+
+    @property
+    def connected(self) -> bool: ...
 
 
 class NoBroker:
     """One process alone: the in-process signal is all it needs."""
+
+    kind = "none"
+    connected = True
 
     async def start(self, on_nudge: Callable[[], None]) -> None:
         pass
@@ -50,6 +73,9 @@ class NoBroker:
 
 
 class LocalBroker:
+    kind = "local"
+    connected = True
+
     def __init__(self, database_url: str, folder: Path | None = None) -> None:
         key = hashlib.sha256(database_url.encode()).hexdigest()[:16]
         base = folder or Path(tempfile.gettempdir()) / f"dateline-{os.getuid()}"
@@ -112,8 +138,29 @@ class LocalBroker:
             pass
 
 
-def broker_for(setting: BrokerName, database_url: str) -> Broker:
-    """The broker named by `DATELINE_BROKER` (one of `vocabulary.BROKERS`)."""
-    if setting == "local":
+
+__all__ = ["BACKOFF_MAX", "Broker", "BrokerUnavailable", "LocalBroker", "NetworkBroker", "NoBroker",
+           "broker_for", "probe"]
+
+
+def broker_for(setting: str, database_url: str) -> Broker:
+    """The broker `DATELINE_BROKER` names (config.broker_kind has checked it)."""
+    kind = broker_kind(setting)
+    if kind == "local":
         return LocalBroker(database_url)
+    if kind == "redis":
+        return RedisBroker(setting)
+    if kind == "nats":
+        return NatsBroker(setting)
+    if kind == "postgresql":
+        return PostgresBroker(database_url)
     return NoBroker()
+
+
+async def probe(setting: str, database_url: str) -> None:
+    """Connect once and close: BrokerUnavailable, with one line, if the broker cannot be reached."""
+    broker = broker_for(setting, database_url)
+    await broker.start(lambda: None)
+    await broker.close()
+
+

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 
 from ..db import Database
@@ -31,6 +32,7 @@ class Follower:
         self.poll_seconds = poll_seconds
         self.on_story_event = on_story_event
         self.last_id = 0
+        self.read_at = time.monotonic()  # of the last read of the log that succeeded (/healthz)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -92,4 +94,5 @@ class Follower:
                 # reader's buffer must not drop readers that keep up.
                 await asyncio.sleep(0)
             if len(batch) < BATCH:
+                self.read_at = time.monotonic()
                 return

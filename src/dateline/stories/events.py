@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, or_, select, text, update
 
+from ..db import mark_appended
 from ..schema import entries, events, stories
 from ..vocabulary import EDITING, ENTRY_DELETED, EVENT_TYPES, NEWSROOM_PREFIX, PUBLIC_STATUSES, Audience
 
@@ -70,6 +71,7 @@ def append(
     """Append one event in the caller's write transaction; returns its id."""
     assert type in EVENT_TYPES, type
     lock(conn)
+    mark_appended(conn)
     event_id: int = conn.execute(
         events.insert()
         .values(story_id=story_id, type=type, entry_id=entry_id, data=encode(data), created_at=now)
