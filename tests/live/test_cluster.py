@@ -21,12 +21,12 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import ServerProcess, Site, missing_service
-from dateline.db import Database
-from dateline.schema import rate_counters
 from live_helpers import Api, as_triples
 from sse_client import Event, SSEStream, StreamClosed
+
+from dateline.db import Database
+from dateline.schema import rate_counters
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -108,7 +108,7 @@ def test_three_nodes_deliver_every_event_once_in_order_through_a_crash(pg_site: 
             node.start()
         api = Api(nodes[0].base_url, pg_site)
         slug = api.story()
-        for at, node in enumerate(nodes):
+        for at in range(len(nodes)):
             # Reconnect to the next node (the load balancer's choice), never back to a dead one.
             urls = [f"{n.base_url}/stories/{slug}/live" for n in nodes[at:] + nodes[:at]]
             readers += [Reader(urls) for _ in range(READERS_PER_NODE)]

@@ -11,12 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import text
-
 from conftest import ServerProcess, Site, missing_service
+from fastapi.testclient import TestClient
 from faultproxy import FaultProxy
-from live_helpers import Api, InProcessServer, serve, wait_for  # noqa: F401 - serve is a fixture
+from live_helpers import Api, InProcessServer, as_triples, serve, wait_for  # noqa: F401 - serve is a fixture
+from sqlalchemy import text
 from sse_client import SSEStream
 
 FRESH = 1.1  # an answer is reused for a second
@@ -128,6 +127,7 @@ def test_a_cut_database_takes_the_node_out_and_a_cut_broker_only_degrades_it(
     try:
         api = Api(server.base_url, site)
         slug = api.story()
+        reader = SSEStream(f"{server.base_url}/stories/{slug}/live", headers={"Last-Event-ID": "0"})
         with httpx.Client(timeout=10) as http:
             assert health(http, server.base_url)[0] == 200
 
@@ -155,6 +155,10 @@ def test_a_cut_database_takes_the_node_out_and_a_cut_broker_only_degrades_it(
             assert [sum("Posted while the broker is away" in b for b in bodies),
                     sum("Posted once it is back" in b for b in bodies),
                     sum("Posted while the database is away" in b for b in bodies)] == [1, 1, 0], bodies
+        # The reader's stream stayed open through both cuts and has every event once, in order.
+        expected = api.events(slug)
+        assert as_triples(reader.events_until(expected[-1]["id"], timeout=20)) == as_triples(expected)
+        reader.close()
         api.close()
     finally:
         server.stop()

@@ -17,15 +17,15 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
-
 from conftest import missing_service
+from faultproxy import FaultProxy
+
 from dateline.live.brokers import (
     BACKOFF_MAX,
     BrokerUnavailable,
     NetworkBroker,
     broker_for,
 )
-from faultproxy import FaultProxy
 
 REDIS = ("127.0.0.1", 6379)
 NATS = ("127.0.0.1", 4222)

@@ -15,11 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import ServerProcess, Site, free_port, missing_service
-from dateline.db import Database
 from live_helpers import Api, as_triples
 from sse_client import Event, SSEStream, StreamClosed
+
+from dateline.db import Database
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
