@@ -136,7 +136,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 
 CONTENT_TABLES = (
     "idempotency_keys", "events", "entry_revisions", "entries", "stories", "sessions", "login_failures",
-    "push_subscriptions", "push_keys", "push_notifications", "push_deliveries",
+    "push_subscriptions", "push_keys", "push_notifications", "push_deliveries", "media", "rate_counters",
 )
 
 
@@ -190,6 +190,16 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
     else:
         url, tokens = request.getfixturevalue("postgres_database")
         request.getfixturevalue("postgres_reset")()
+    db = Database(url)
+    yield Site(url, db, tokens)
+    db.dispose()
+
+
+@pytest.fixture
+def pg_site(postgres_database: tuple[str, dict[str, str]], postgres_reset: PostgresReset) -> Iterator[Site]:
+    """PostgreSQL alone, emptied: for tests of several nodes, which only it can serve."""
+    url, tokens = postgres_database
+    postgres_reset()
     db = Database(url)
     yield Site(url, db, tokens)
     db.dispose()

@@ -16,8 +16,6 @@ import socket
 import statistics
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -25,8 +23,6 @@ from conftest import ServerProcess, Site, missing_service
 from live_helpers import Api, as_triples
 from sse_client import Event, SSEStream, StreamClosed
 
-from dateline.db import Database
-from dateline.schema import rate_counters
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -35,17 +31,6 @@ NODES, READERS_PER_NODE, POSTS = 3, 4, 48
 CROSS_NODE_P99_BOUND = 3.0  # seconds; a broker that failed would show as the 30 s poll
 BROKERS = {"redis": ("redis://127.0.0.1:6379/0", 6379), "nats": ("nats://127.0.0.1:4222", 4222),
            "postgresql": ("postgresql", 5432)}
-
-
-@pytest.fixture
-def pg_site(postgres_database: tuple[str, dict[str, str]], postgres_reset: Any) -> Iterator[Site]:
-    url, tokens = postgres_database
-    postgres_reset()
-    db = Database(url)
-    with db.write() as conn:
-        conn.execute(rate_counters.delete())
-    yield Site(url, db, tokens)
-    db.dispose()
 
 
 class Reader(threading.Thread):

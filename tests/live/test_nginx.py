@@ -9,9 +9,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -19,21 +17,11 @@ from conftest import ServerProcess, Site, free_port, missing_service
 from live_helpers import Api, as_triples
 from sse_client import Event, SSEStream, StreamClosed
 
-from dateline.db import Database
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 SHIPPED = Path(__file__).parents[2] / "deploy" / "nginx" / "dateline.conf"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-@pytest.fixture
-def pg_site(postgres_database: tuple[str, dict[str, str]], postgres_reset: Any) -> Iterator[Site]:
-    url, tokens = postgres_database
-    postgres_reset()
-    db = Database(url)
-    yield Site(url, db, tokens)
-    db.dispose()
 
 
 class Nginx:
