@@ -229,7 +229,7 @@ def test_serve_refuses_to_start_without_its_broker_in_one_line(setting: str, exp
     subprocess.run([sys.executable, "-m", "dateline", "init"], check=True, capture_output=True,
                    env={"DATELINE_DATABASE_URL": database, "PATH": ""})
     done = subprocess.run(
-        [sys.executable, "-m", "dateline", "serve", "--port", str(free := port), "--broker", setting.format(port=port)],
+        [sys.executable, "-m", "dateline", "serve", "--port", str(port), "--broker", setting.format(port=port)],
         capture_output=True, text=True, timeout=60, env={"DATELINE_DATABASE_URL": database, "PATH": ""},
     )
     assert done.returncode != 0
@@ -237,4 +237,4 @@ def test_serve_refuses_to_start_without_its_broker_in_one_line(setting: str, exp
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert expected.format(port=port) in lines[0], lines[0]
     with socket.socket() as sock:  # and it never started serving
-        assert sock.connect_ex(("127.0.0.1", free)) != 0
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
