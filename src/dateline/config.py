@@ -166,6 +166,15 @@ class Settings:
         30.0, "A live reader catching up whose connection takes nothing for this many seconds is "
         "dropped (it reconnects later); one that reads slowly is served to the end.", float,
     )
+    live_window_events: int = _setting(
+        10_000, "Recent events each server process keeps in memory, over all stories, so that readers "
+        "resuming after a short break (all of a lost node's readers at once) are replayed without a "
+        "database query; 0 turns the window off.", _non_negative_int,
+    )
+    live_window_bytes: int = _setting(
+        33_554_432, "Most memory the window of recent events may take, in bytes; the oldest events are "
+        "let go first.", _non_negative_int,
+    )
     event_retention_days: int = _setting(
         0, "Events older than this many days are deleted from the log (0: keep everything); "
         "readers resuming from before then reload the page.", _non_negative_int,

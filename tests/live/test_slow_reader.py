@@ -193,9 +193,10 @@ def test_a_burst_overflowing_the_held_events_during_a_replay_is_replayed_again(s
 
     The replay's first read of the log is held open (after it has read) until the whole burst
     has been handed to the hub: then the burst is neither in that read nor among the held
-    events, and only the second replay can deliver it.
+    events, and only the second replay can deliver it. The window of recent events is off, so
+    that the replay reads the log.
     """
-    server: InProcessServer = serve(stream_buffer_bytes=BUFFER)
+    server: InProcessServer = serve(stream_buffer_bytes=BUFFER, live_window_events=0)
     api = server.api()
     slug = api.story()
     start = api.newest_id(slug)

@@ -1,10 +1,11 @@
 """Live delivery: from the event log to every open reader, within a second.
 
 One `Live` per server process puts the parts together: a `Follower` reads the log and hands
-each new event to the `Hub`, which knows who reads what; a broker nudges the other
-processes; `Lookups` answers the streams' questions of the database; `SessionWatch` ends
-newsroom streams whose session has ended; `Pruner` keeps the log from growing without end;
-`LiveEndpoint` serves the streams themselves; `Health` answers `/healthz`.
+each new event to the `Hub`, which knows who reads what, and to the `RecentEvents` window that
+resuming readers are replayed from; a broker nudges the other processes; `Lookups` answers the
+streams' questions of the database; `SessionWatch` ends newsroom streams whose session has
+ended; `Pruner` keeps the log from growing without end; `LiveEndpoint` serves the streams
+themselves; `Health` answers `/healthz`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .lookups import Lookups
 from .pruner import Pruner
 from .session_watch import SessionWatch
 from .stream import LiveEndpoint
+from .window import RecentEvents
 
 __all__ = ["Live", "LiveEndpoint"]
 
@@ -39,7 +41,8 @@ class Live:
         self.hub = Hub(heartbeat_seconds=settings.heartbeat_seconds)
         self.lookups = Lookups(db)
         self.broker = broker or broker_for(settings.broker, settings.database_url)
-        self.follower = Follower(db, self.hub, settings.live_poll_seconds, self._story_changed)
+        self.window = RecentEvents(settings.live_window_events, settings.live_window_bytes)
+        self.follower = Follower(db, self.hub, settings.live_poll_seconds, self._story_changed, self.window)
         self.sessions = SessionWatch(db, self.hub, settings.session_idle_minutes)
         self.max_streams = min(settings.max_streams, stream_room())
         self.max_pending = settings.stream_buffer_bytes

@@ -2,7 +2,8 @@
 
 Woken by a commit in this process, by a nudge from a broker, or by a poll every second,
 it reads the log after the last id it has published: the log's ids decide what is sent,
-never the nudge. Each event is encoded once, here, and the same bytes go to every reader.
+never the nudge. Each event is encoded once, here, and the same bytes go to every reader and
+into the window of recent events that resuming readers are replayed from.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..db import Database
 from ..stories import events
 from . import sse
 from .hub import Hub
+from .window import RecentEvents
 
 log = logging.getLogger("dateline.live")
 BATCH = 1000
@@ -26,21 +28,30 @@ class Follower:
     def __init__(
         self, db: Database, hub: Hub, poll_seconds: float = 1.0,
         on_story_event: Callable[[int, dict[str, object]], None] | None = None,
+        window: RecentEvents | None = None,
     ) -> None:
         self.db = db
         self.hub = hub
+        self.window = window or RecentEvents(0, 0)
         self.poll_seconds = poll_seconds
         self.on_story_event = on_story_event
         self.last_id = 0
         self.read_at = time.monotonic()  # of the last read of the log that succeeded (/healthz)
         self._wake = asyncio.Event()
+        self._read = asyncio.Event()  # set, and replaced, after each read of the log
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self.last_id = await asyncio.to_thread(self._newest)
+        self.last_id, newest = await asyncio.to_thread(self._newest)
+        # The window starts with the newest of the log: readers resuming on a node that has
+        # just started (in the middle of a reconnect storm, say) need no query either.
+        full = self.window.enabled and len(newest) >= self.window.max_events
+        self.window.begin(newest[0].id - 1 if full else 0)
+        for event in newest:
+            self._hold(event, sse.event(event.id, event.type, event.data))
         self._task = self._loop.create_task(self._run(), name="live-follower")
 
     async def stop(self) -> None:
@@ -58,9 +69,36 @@ class Follower:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._wake.set)
 
-    def _newest(self) -> int:
+    async def reach(self, event_id: int, timeout: float) -> bool:
+        """Wait, at most `timeout` seconds, until this process has read the log up to
+        `event_id`: a reader coming from another node may be a moment ahead of this one, and
+        one read of the log answers them all. False if it has not by then."""
+        if self.last_id >= event_id:
+            return True
+        self._wake.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.last_id < event_id:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._read.wait(), remaining)
+            except TimeoutError:
+                return False
+        return True
+
+    def _newest(self) -> tuple[int, list[events.Event]]:
         with self.db.read() as conn:
-            return events.last_id(conn)
+            last = events.last_id(conn)
+            newest = events.read_log_newest(conn, last, self.window.max_events) if self.window.enabled else []
+            return last, newest
+
+    def _hold(self, event: events.Event, frame: bytes) -> dict[str, object] | None:
+        """Into the window; a story event's data is returned, read once for all its uses."""
+        data = json.loads(event.data) if event.type.startswith("story.") else None
+        self.window.add(event, frame, None if data is None else str(data["status"]))
+        return data
 
     def _fetch(self, after: int) -> list[events.Event]:
         with self.db.read() as conn:
@@ -86,13 +124,16 @@ class Follower:
             batch = await asyncio.to_thread(self._fetch, self.last_id)
             for event in batch:
                 frame = sse.event(event.id, event.type, event.data)
+                story = self._hold(event, frame)
                 self.hub.publish(event.story_id, event.id, frame, event.public)
                 self.last_id = event.id
-                if event.type.startswith("story.") and self.on_story_event:
-                    self.on_story_event(event.story_id, json.loads(event.data))
+                if story is not None and self.on_story_event:
+                    self.on_story_event(event.story_id, story)
                 # Let readers' streams write before the next event: a burst bigger than a
                 # reader's buffer must not drop readers that keep up.
                 await asyncio.sleep(0)
             if len(batch) < BATCH:
                 self.read_at = time.monotonic()
+                self._read.set()
+                self._read = asyncio.Event()
                 return

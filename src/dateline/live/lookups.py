@@ -1,11 +1,13 @@
 """What a live stream asks of the database, with the caches that make a wave of
-reconnecting readers cost a handful of queries instead of one each."""
+reconnecting readers cost a handful of queries instead of one each: answers are remembered,
+and readers asking the same question while it is being answered wait for that one answer."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
@@ -17,6 +19,7 @@ from ..vocabulary import Audience
 REPLAY_BATCH = 500
 OLDEST_ID_SECONDS = 10.0
 MAX_CACHED_SLUGS = 10_000
+T = TypeVar("T")
 
 
 class Lookups:
@@ -24,14 +27,32 @@ class Lookups:
         self.db = db
         self._story_ids: dict[str, int] = {}
         self._oldest: tuple[int, float] | None = None
+        self._asking: dict[object, asyncio.Future[Any]] = {}
+
+    async def _once(self, key: object, ask: Callable[[], Awaitable[T]]) -> T:
+        """`ask()`, unless the same question is being answered already: then that answer.
+        The question runs as a task of its own, so a reader leaving does not cancel it for
+        the others."""
+        task = self._asking.get(key)
+        if task is None:
+            task = self._asking[key] = asyncio.ensure_future(ask())
+            task.add_done_callback(lambda done: self._settled(key, done))
+        return await asyncio.shield(task)
+
+    def _settled(self, key: object, task: asyncio.Future[object]) -> None:
+        del self._asking[key]
+        if not task.cancelled():
+            task.exception()  # retrieved, even when every reader asking has left
 
     async def story_id(self, slug: str, audience: Audience = Audience.readers) -> int | None:
         """The id of the story this audience may follow. Public stories are cached; drafts,
         which only the newsroom's few streams ask for, are not."""
         if audience is Audience.readers and slug in self._story_ids:
             return self._story_ids[slug]
-        story_id = await asyncio.to_thread(self._lookup, slug, audience)
-        if story_id is None or audience is Audience.newsroom:
+        if audience is Audience.newsroom:
+            return await asyncio.to_thread(self._lookup, slug, audience)
+        story_id = await self._once(("story", slug), lambda: asyncio.to_thread(self._lookup, slug, audience))
+        if story_id is None:
             return story_id  # a 404 is not remembered: a story published a moment ago must not stay one
         if len(self._story_ids) > MAX_CACHED_SLUGS:
             self._story_ids.clear()
@@ -67,7 +88,8 @@ class Lookups:
         needs it, and in a wave of reconnections that would be a query each."""
         now = time.monotonic()
         if self._oldest is None or now - self._oldest[1] > OLDEST_ID_SECONDS:
-            self._oldest = (await asyncio.to_thread(self._scalar, events.first_id), now)
+            first = await self._once("oldest", lambda: asyncio.to_thread(self._scalar, events.first_id))
+            self._oldest = (first, now)
         return self._oldest[0]
 
     def forget_oldest(self) -> None:

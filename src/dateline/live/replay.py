@@ -1,7 +1,8 @@
 """A resuming reader's replay of the log, paced by its socket.
 
-A reader resuming from an old id may have megabytes to catch up on. The replay never holds
-more than one small batch of it: it reads a batch from the log (at most half the reader's
+A reader resuming from a recent id is replayed from this process's window of recent events
+(window.py), with no query; from an older one, from the log. Either way it may have megabytes
+to catch up on, and the replay never holds more than one small batch of it: it reads a batch (at most half the reader's
 buffer, `DATELINE_STREAM_BUFFER_BYTES`), writes it, waits until the reader's connection has
 taken it, and only then reads the next. So a reader costs about the same bounded memory while
 it catches up as once it is live, however long the story and however slowly it reads.
@@ -51,23 +52,31 @@ async def replay_once(live: Live, subscriber: StreamSubscriber, after: int, send
                       transport: asyncio.WriteTransport | None) -> int | None:
     budget = max(1, live.max_pending // 2)
     while True:
-        if subscriber.closed:
+        if subscriber.closed or live.window.hides(subscriber.story_id, subscriber.audience):
             return None
-        batch = await asyncio.to_thread(
-            live.lookups.story_events, subscriber.story_id, after, subscriber.audience, budget)
-        if batch is None or subscriber.closed:  # no longer visible, or ended meanwhile
-            return None
-        if not batch:
-            return after
-        count, size = len(batch), sum(len(e.data) for e in batch)
-        body = b"".join(sse.event(e.id, e.type, e.data) for e in batch)
-        after = batch[-1].id
-        del batch  # held no longer than it takes to write
+        recent = live.window.after(subscriber.story_id, after, subscriber.audience, budget)
+        if recent is not None:
+            held, more = recent
+            if not held:
+                return after
+            body = b"".join(h.frame for h in held)
+            after = held[-1].id
+        else:
+            batch = await asyncio.to_thread(
+                live.lookups.story_events, subscriber.story_id, after, subscriber.audience, budget)
+            if batch is None or subscriber.closed:  # no longer visible, or ended meanwhile
+                return None
+            if not batch:
+                return after
+            more = len(batch) >= REPLAY_BATCH or sum(len(e.data) for e in batch) >= budget
+            body = b"".join(sse.event(e.id, e.type, e.data) for e in batch)
+            after = batch[-1].id
+            del batch  # held no longer than it takes to write
         await send({"type": "http.response.body", "body": body, "more_body": True})
         del body
         if not await drained(live, subscriber, send, transport):
             return None
-        if count < REPLAY_BATCH and size < budget:  # the read found all there was
+        if not more:  # the read found all there was
             return after
 
 

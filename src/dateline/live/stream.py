@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from . import Live
 
 log = logging.getLogger("dateline.live")
+REACH_SECONDS = 1.0  # how long a cursor ahead of this process waits for its follower
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache, no-store"),
@@ -292,7 +293,10 @@ class LiveEndpoint:
             reason = "unreadable"
         else:
             cursor = int(requested)
-            if cursor > live.follower.last_id and cursor > await live.lookups.newest_id():
+            # A reader from another node may be a moment ahead of this one's follower: wait for
+            # it (one read of the log for all of them) before asking the database.
+            if (cursor > live.follower.last_id and not await live.follower.reach(cursor, REACH_SECONDS)
+                    and cursor > await live.lookups.newest_id()):
                 reason = "unknown"  # from the future: another database, or a restored backup
             elif (cursor and cursor < await live.lookups.oldest_id() - 1
                   and cursor < await live.lookups.story_last_id(story_id, self.audience)):

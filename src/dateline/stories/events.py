@@ -31,6 +31,7 @@ class Event:
     story_id: int
     type: str
     data: str  # JSON text, encoded once when the event was written
+    entry_id: int | None = None  # read by the live follower: its window drops a deleted entry's events
 
     @property
     def public(self) -> bool:
@@ -145,15 +146,20 @@ def story_last_id(conn: Connection, story_id: int, audience: Audience) -> int:
     return int(found or 0)
 
 
+LOG_COLUMNS = (events.c.id, events.c.story_id, events.c.type, events.c.data, events.c.entry_id)
+
+
 def read_log_after(conn: Connection, after: int, limit: int = 1000) -> list[Event]:
     """The whole log after `after`, every story, as written: what live delivery follows."""
-    rows = conn.execute(
-        select(events.c.id, events.c.story_id, events.c.type, events.c.data)
-        .where(events.c.id > after)
-        .order_by(events.c.id)
-        .limit(limit)
-    )
-    return [Event(row.id, row.story_id, row.type, row.data) for row in rows]
+    rows = conn.execute(select(*LOG_COLUMNS).where(events.c.id > after).order_by(events.c.id).limit(limit))
+    return [Event(row.id, row.story_id, row.type, row.data, row.entry_id) for row in rows]
+
+
+def read_log_newest(conn: Connection, upto: int, limit: int) -> list[Event]:
+    """The newest `limit` events of the whole log up to id `upto`, oldest first: each process
+    starts its window of recent events with them."""
+    rows = conn.execute(select(*LOG_COLUMNS).where(events.c.id <= upto).order_by(events.c.id.desc()).limit(limit))
+    return [Event(row.id, row.story_id, row.type, row.data, row.entry_id) for row in reversed(rows.all())]
 
 
 def last_id(conn: Connection) -> int:
