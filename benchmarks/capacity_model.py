@@ -22,7 +22,12 @@ class Measured:
     streams_per_process: int = 15_000  # DATELINE_MAX_STREAMS, the default
     process_base_mb: float = 100.0  # a fresh server process
     cross_node_p99_ms: float = 80.0  # the slowest broker's p99 (performance.md, across nodes)
-    catch_up_reads_per_reader: float = 1.0  # a reconnecting reader: one read of the recent log
+    # A reconnecting reader a few seconds behind is replayed from its process's window of recent
+    # events: no query of its own; each process asks the story's id and the log's first id once
+    # (performance.md, reconnect storm: 201 statements for 20,000 readers, the posts included).
+    catch_up_queries_per_reader: float = 0.0
+    catch_up_queries_per_process: float = 2.0
+    catch_up_queries_per_reader_without_window: float = 2.0  # its replay's read and the story's status
     db_reads_per_event_per_process: float = 1.0  # the follower: one read of the log per wake
 
 
@@ -46,8 +51,9 @@ def model(readers: int, posts_per_minute: float, events_per_post: float, node: N
         2,  # never one: a node must be able to fail
     )
     processes = max(processes_for_streams, nodes * node.cores)
-    # One node lost: its readers reconnect to the others, each with one catch-up read.
+    # One node lost: its readers reconnect to the others, inside the window of recent events.
     storm_readers = readers / nodes
+    surviving_processes = processes - node.cores
     return {
         "readers": readers,
         "nodes": nodes,
@@ -56,7 +62,9 @@ def model(readers: int, posts_per_minute: float, events_per_post: float, node: N
         "memory_gb_per_node": memory_gb / nodes,
         "broker_deliveries_per_post": nodes * node.cores,  # one message sent, heard by every process
         "db_reads_per_post": processes * m.db_reads_per_event_per_process * events_per_post,
-        "catch_up_reads_after_a_node_loss": storm_readers * m.catch_up_reads_per_reader,
+        "catch_up_reads_after_a_node_loss": storm_readers * m.catch_up_queries_per_reader
+        + surviving_processes * m.catch_up_queries_per_process,
+        "catch_up_reads_without_window": storm_readers * m.catch_up_queries_per_reader_without_window,
         # A process writes one event to its readers in turn: the last of them has it this late.
         "reach_all_s": min(readers, m.streams_per_process) * m.cpu_us_per_delivery / 1e6 + m.cross_node_p99_ms / 1e3,
     }
@@ -76,13 +84,15 @@ def main() -> None:
     print(f"nodes of {node.cores} cores and {node.memory_gb:g} GB; {args.posts_per_minute:g} posts a minute, "
           f"{args.events_per_post:g} events a post")
     print("| readers | nodes | processes | deliveries/s | memory per node | every reader has it after | "
-          "broker deliveries per post (1 sent) | log reads per post | catch-up reads after losing a node |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "broker deliveries per post (1 sent) | log reads per post | catch-up queries after losing a node "
+          "| (without the window) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for readers in audiences:
         r = model(readers, args.posts_per_minute, args.events_per_post, node, measured)
         print(f"| {readers:,} | {r['nodes']:,.0f} | {r['processes']:,.0f} | {r['deliveries_per_s']:,.0f} | "
               f"{r['memory_gb_per_node']:.1f} GB | {r['reach_all_s']:.2f} s | {r['broker_deliveries_per_post']:,.0f} | "
-              f"{r['db_reads_per_post']:,.0f} | {r['catch_up_reads_after_a_node_loss']:,.0f} |")
+              f"{r['db_reads_per_post']:,.0f} | {r['catch_up_reads_after_a_node_loss']:,.0f} | "
+              f"{r['catch_up_reads_without_window']:,.0f} |")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import array
 import asyncio
 import json
 import os
+import random
 import resource
 import socket
 import sys
@@ -155,6 +156,11 @@ class LoadClient:
         self.port: int = args.port
         self.sources: list[str] = args.source.split(",")
         self.count: int = args.readers
+        # Where a reader whose stream ended goes next (a load balancer in front of nodes, one of
+        # which died), and over how many seconds they come back (`--reconnect-spread`).
+        self.targets: list[tuple[str, int]] = [
+            (host, int(port)) for host, _, port in (t.rpartition(":") for t in args.reconnect_to.split(",") if t)]
+        self.spread: float | None = args.reconnect_spread
         self.updates: int = args.updates  # update 0 is the warm-up: delivered, not timed
         self.request = (
             f"GET {args.path} HTTP/1.1\r\nHost: {args.host}:{args.port}\r\n"
@@ -218,7 +224,8 @@ class LoadClient:
             self.resumed += 1
         else:
             self.reconnects += 1
-        self.loop.call_later(RECONNECT_DELAY, self._reopen, reader)
+        delay = RECONNECT_DELAY if self.spread is None else random.uniform(0, self.spread)  # noqa: S311
+        self.loop.call_later(delay, self._reopen, reader)
 
     def _reopen(self, previous: Reader) -> None:
         self.loop.create_task(self.open_reader(previous.index, previous))
@@ -246,7 +253,10 @@ class LoadClient:
             sock.setsockopt(socket.SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1)
             sock.bind((source, 0))
             sock.setblocking(False)
-            await asyncio.wait_for(self.loop.sock_connect(sock, (self.host, self.port)), 10)
+            target = (self.host, self.port)
+            if previous is not None and self.targets:
+                target = self.targets[index % len(self.targets)]
+            await asyncio.wait_for(self.loop.sock_connect(sock, target), 10)
             reader = Reader(self, index, previous)
             ready = reader.ready  # settled (and let go) as soon as the headers are in
             assert ready is not None
@@ -333,6 +343,10 @@ if __name__ == "__main__":
     parser.add_argument("--source", default="127.0.0.1", help="source address(es), comma separated")
     parser.add_argument("--readers", type=int, required=True)
     parser.add_argument("--updates", type=int, required=True, help="updates expected, warm-up (0) included")
+    parser.add_argument("--reconnect-to", default="", help="host:port,...: where a reader whose stream "
+                        "ended reconnects (reader i to the i-th modulo their number); default: the same server")
+    parser.add_argument("--reconnect-spread", type=float, default=None,
+                        help="readers come back after a random delay of 0 to this many seconds (default: 1 s each)")
     arguments = parser.parse_args()
     if uvloop is not None:
         uvloop.run(main(arguments))

@@ -62,13 +62,14 @@ DELIVERIES_PER_SECOND = 20_000  # the default offered load, N × posts/s
 class LoadClientProcess:
     """One loadclient.py process and the JSON lines it answers with."""
 
-    def __init__(self, index: int, server: servers.Server, readers: int, updates: int) -> None:
+    def __init__(self, index: int, server: servers.Server, readers: int, updates: int,
+                 extra: tuple[str, ...] = ()) -> None:
         self.index = index
         self.readers = readers
         self.process = subprocess.Popen(
             [sys.executable, str(HERE / "loadclient.py"), "--host", server.host, "--port", str(server.port),
              "--path", server.stream_path, "--source", f"127.0.0.{2 + index}", "--readers", str(readers),
-             "--updates", str(updates)],
+             "--updates", str(updates), *extra],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
         )
         self.lines: queue.Queue[dict[str, Any]] = queue.Queue()

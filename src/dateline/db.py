@@ -71,6 +71,16 @@ class Database:
                 self.url, pool_size=10, max_overflow=30, pool_pre_ping=True, pool_timeout=15
             )
 
+        # Statements this process has sent, for /healthz: what a reconnect storm costs the
+        # database is read there (benchmarks/reconnect_storm.py).
+        self.queries = 0
+        self._queries_lock = threading.Lock()
+
+        @event.listens_for(self.engine, "before_cursor_execute")
+        def count(*_: Any) -> None:
+            with self._queries_lock:
+                self.queries += 1
+
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         return cls(settings.database_url, settings.sqlite_synchronous)

@@ -34,6 +34,7 @@ def test_a_node_that_can_serve_says_so_with_its_figures(client: TestClient, site
     assert body["database"]["reachable"] and body["database"]["schema"] == body["database"]["schema_needed"]
     assert body["broker"] == {"kind": "local", "connected": True}
     assert body["readers"]["held"] == 0 and body["readers"]["limit"] >= 16
+    queries = body["database"]["queries"]  # statements this process has sent, so far
     posted = client.post(f"/api/v1/stories/{live_story}/entries", json={"kind": "text", "body": "Counted"},
                          headers=site.auth("rita"))
     assert posted.status_code == 201, posted.text
@@ -44,6 +45,7 @@ def test_a_node_that_can_serve_says_so_with_its_figures(client: TestClient, site
         return bool(body["events"]["log_last_id"] >= newest and body["events"]["lag"] == 0)
     wait_for(caught_up, what="the follower to read the new events")
     assert client.head("/healthz").status_code == 200
+    assert health(client)[1]["database"]["queries"] > queries  # the post and the reads since
 
 
 def test_a_database_behind_this_version_takes_the_node_out(client: TestClient, site: Site) -> None:

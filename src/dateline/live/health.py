@@ -107,7 +107,7 @@ class Health:
         body = {
             "status": status,
             "problems": problems + degraded,
-            "database": database,
+            "database": {**database, "queries": self.db.queries},
             "broker": {"kind": broker.kind, "connected": broker.connected},
             "readers": {"held": readers, "limit": live.max_streams},
             "events": {

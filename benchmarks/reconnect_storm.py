@@ -1,0 +1,284 @@
+"""Reconnect storm: a node holding 20,000 readers dies, and they all come back to the others.
+
+    python benchmarks/reconnect_storm.py                  # 20,000 readers: window on, then off
+    python benchmarks/reconnect_storm.py --readers 2000   # a quick look
+
+Three nodes share one PostgreSQL database (a scratch one, created for the run and dropped
+after) with Redis between them, as docs/scaling.md runs them. Node A (two worker processes)
+holds every reader; B and C (one process each) hold none. Then:
+
+1. the readers (load-client processes, benchmarks/fanout/loadclient.py) connect to A and get a
+   warm-up update and `--live` more, posted through B;
+2. A is killed (SIGKILL, all its processes) and `--missed` updates are posted through B at
+   once: A's readers never got them;
+3. every reader comes back within `--spread` seconds, to B or C alternately, with
+   `Last-Event-ID`, as a browser behind a load balancer does;
+4. the run waits until every reader has every update: none may be missing, none twice.
+
+It reports the catch-up time (from the kill until the last reader has the last update) and
+the statements the two surviving nodes sent to the database (`database.queries` of
+`/healthz`, sampled every second): the peak per second and the total over the storm, beside
+a quiet second before it. It runs twice, with the window of recent events (the default) and
+without it (`DATELINE_LIVE_WINDOW_EVENTS=0`: every replay reads the log), side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "fanout"))
+
+import servers  # noqa: E402
+from run import LoadClientProcess, progress  # noqa: E402
+
+ADMIN_URL = os.environ.get("DATELINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("DATELINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+DATABASE = "dateline_storm"
+READERS_PER_CLIENT = 10_000
+
+
+class Node(servers.Server):
+    """One `dateline serve` of the site, on the shared database and broker."""
+
+    def __init__(self, name: str, workers: int, scratch: Path, env: dict[str, str]) -> None:
+        self.name = name  # type: ignore[misc]  # the base class reads it as its folder's name
+        super().__init__(workers, scratch)
+        self.env = env
+        if workers == 1:
+            self.workers = 0  # one process, no supervisor: no worker processes to wait for
+
+    def start(self) -> None:
+        self._spawn([*dateline_command(), "serve", "--workers", str(self.workers), "--port", str(self.port)],
+                    self.env)
+        self._wait_until_up("/healthz")
+
+    def queries(self) -> int | None:
+        try:
+            return int(self.http.get("/healthz", timeout=5).json()["database"]["queries"])
+        except Exception:  # noqa: BLE001 - a node too busy to answer this second
+            return None
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+
+def dateline_command() -> list[str]:
+    script = Path(sys.executable).parent / "dateline"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "dateline"]
+
+
+def scratch_database() -> str:
+    import psycopg
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DATABASE}")
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + DATABASE
+
+
+def drop_database() -> None:
+    import psycopg
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+
+
+class Sampler(threading.Thread):
+    """Every second: the statements each surviving node has sent so far."""
+
+    def __init__(self, nodes: list[Node]) -> None:
+        super().__init__(daemon=True)
+        self.nodes = nodes
+        self.samples: list[tuple[float, list[int | None]]] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            self.samples.append((started, [node.queries() for node in self.nodes]))
+            self.stopping.wait(max(0.0, 1.0 - (time.monotonic() - started)))
+
+    def per_second(self, since: float, until: float, spanning: bool = True) -> list[float]:
+        """Statements per second over both nodes, between consecutive samples: those that
+        overlap the span, or (`spanning=False`) lie wholly inside it."""
+        rates = []
+        for (t0, q0), (t1, q1) in zip(self.samples, self.samples[1:]):
+            inside = t1 > since and t0 < until if spanning else t0 >= since and t1 <= until
+            if not inside or None in q0 or None in q1:
+                continue
+            rates.append(sum(b - a for a, b in zip(q0, q1)) / (t1 - t0))  # type: ignore[operator]
+        return rates
+
+    def total(self, since: float, until: float) -> int | None:
+        inside = [(t, q) for t, q in self.samples if None not in q]
+        before = [q for t, q in inside if t <= since]
+        after = [q for t, q in inside if t >= until]
+        if not before or not after:
+            return None
+        return sum(b - a for a, b in zip(before[-1], after[0]))  # type: ignore[operator]
+
+
+def run_storm(args: argparse.Namespace, window: bool, scratch: Path) -> dict[str, Any]:
+    url = scratch_database()
+    env = {
+        **os.environ,
+        "DATELINE_DATABASE_URL": url,
+        "DATELINE_BROKER": f"{REDIS_URL}?channel=dateline.storm.{os.getpid()}",
+        "DATELINE_MAX_STREAMS": "19000",  # what a process may hold here (20,000 open files)
+        "DATELINE_LIVE_WINDOW_EVENTS": "10000" if window else "0",
+        "DATELINE_LOG_LEVEL": "warning",
+    }
+    run = lambda *a: subprocess.run([*dateline_command(), *a], env=env, capture_output=True, text=True,  # noqa: E731
+                                    check=True).stdout.strip()
+    run("init")
+    run("user", "add", "bench", "--role", "editor")
+    token = run("token", "create", "bench")
+    mode = "window" if window else "no-window"
+    a = Node(f"{mode}-a", 2, scratch, env)
+    b = Node(f"{mode}-b", 1, scratch, env)
+    c = Node(f"{mode}-c", 1, scratch, env)
+    nodes = [a, b, c]
+    clients: list[LoadClientProcess] = []
+    sampler = Sampler([b, c])
+    try:
+        for node in nodes:
+            node.start()
+        b.http.headers["Authorization"] = f"Bearer {token}"
+        created = b.http.post("/api/v1/stories", json={"headline": "Reconnect storm", "slug": servers.SLUG,
+                                                        "status": "live"})
+        assert created.status_code == 201, created.text
+        updates = 1 + args.live + args.missed
+        seq = 0
+
+        def post() -> None:
+            nonlocal seq
+            body = servers.marker(seq, time.time_ns())
+            response = b.http.post(f"/api/v1/stories/{servers.SLUG}/entries", json={"kind": "text", "body": body})
+            assert response.status_code == 201, response.text
+            seq += 1
+
+        survivors = f"{b.host}:{b.port},{c.host}:{c.port}"
+        count = (args.readers + READERS_PER_CLIENT - 1) // READERS_PER_CLIENT
+        for index in range(count):
+            share = args.readers // count + (index < args.readers % count)
+            clients.append(LoadClientProcess(index, a, share, updates,
+                                             ("--reconnect-to", survivors, "--reconnect-spread", str(args.spread))))
+        for client in clients:
+            client.expect("hello")
+            client.send("go")
+        answers = [client.expect("headers", timeout=300) for client in clients]
+        opened = sum(answer["headers"] for answer in answers)
+        connect_seconds = max(answer["seconds"] for answer in answers)  # the first connections, for scale
+        assert opened == args.readers, f"only {opened} of {args.readers} readers connected to node A"
+
+        def wait_delivered(total: int, stall: float, until: float) -> dict[str, float]:
+            seen: dict[str, float] = {}
+            last_change, last = time.monotonic(), -1
+            while time.monotonic() < until:
+                open_now, delivered, _ = progress(clients)
+                now = time.monotonic()
+                if open_now >= args.readers and "all_back" not in seen:
+                    seen["all_back"] = now
+                if delivered >= total:
+                    return seen
+                if delivered != last:
+                    last_change, last = now, delivered
+                elif now - last_change > stall:
+                    break
+                time.sleep(0.1)
+            return seen
+
+        post()  # the warm-up
+        wait_delivered(args.readers, 30, time.monotonic() + 120)
+        for client in clients:
+            client.send("measure")
+        for _ in range(args.live):
+            post()
+            time.sleep(0.2)
+        wait_delivered(args.readers * (1 + args.live), 30, time.monotonic() + 120)
+        sampler.start()
+        time.sleep(3.5)  # quiet seconds: the nodes' own polls and health checks
+        quiet_until = time.monotonic()
+        kill_ns, killed = time.time_ns(), time.monotonic()
+        a.kill()
+        for _ in range(args.missed):
+            post()
+        seen = wait_delivered(args.readers * updates, 30, killed + args.timeout)
+        done = time.monotonic()
+        time.sleep(2.5)  # the last samples
+        sampler.stopping.set()
+        sampler.join(5)
+        reports = [client.ask(f"report {scratch / f'{mode}-{client.index}.lat'}", "readers", 120) for client in clients]
+        total = {key: sum(r[key] for r in reports) for key in ("missing", "duplicates", "id_mismatch", "resumed",
+                                                                "failed", "bad_status", "errors")}
+        last_ns = max(r["last_delivery_ns"] for r in reports)
+        storm = sampler.per_second(killed, done)
+        quiet = sampler.per_second(killed - 4.0, quiet_until, spanning=False)
+        return {
+            "mode": mode, "readers": args.readers, "updates_missed": args.missed,
+            "catch_up_seconds": round((last_ns - kill_ns) / 1e9, 2),
+            "all_back_seconds": round(seen["all_back"] - killed, 2) if "all_back" in seen else None,
+            "first_connect_seconds": round(connect_seconds, 2),
+            "queries_peak_per_second": round(max(storm)) if storm else None,
+            "queries_in_storm": sampler.total(killed, done),
+            "queries_quiet_per_second": round(max(quiet)) if quiet else None,
+            **total,
+        }
+    finally:
+        sampler.stopping.set()
+        for client in clients:
+            client.close()
+        for node in nodes:
+            node.stop()
+        drop_database()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--readers", type=int, default=20_000)
+    parser.add_argument("--live", type=int, default=5, help="updates delivered live before the kill")
+    parser.add_argument("--missed", type=int, default=10, help="updates posted right after the kill")
+    parser.add_argument("--spread", type=float, default=1.0, help="seconds over which readers come back")
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the catch-up")
+    parser.add_argument("--only", choices=["window", "no-window"], help="run one of the two")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="dateline-storm-") as tmp:
+        for window in (True, False):
+            if args.only and args.only != ("window" if window else "no-window"):
+                continue
+            results.append(run_storm(args, window, Path(tmp)))
+            print(json.dumps(results[-1]), flush=True)
+    print(f"\nReconnect storm: {args.readers} readers of a killed node, {args.missed} updates missed, "
+          f"back within {args.spread} s ({platform.node()}, {os.cpu_count()} cores)\n")
+    print("| | catch-up | all back | first connect | queries/s, peak | queries, storm | queries/s, quiet "
+          "| missing | twice |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['mode']} | {r['catch_up_seconds']} s | {r['all_back_seconds']} s | "
+              f"{r['first_connect_seconds']} s | "
+              f"{r['queries_peak_per_second']} | {r['queries_in_storm']} | {r['queries_quiet_per_second']} | "
+              f"{r['missing']} | {r['duplicates'] + r['id_mismatch']} |")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": platform.node(), "cores": os.cpu_count(),
+                                         "results": results}, indent=2))
+    return 0 if all(r["missing"] == 0 and r["duplicates"] == 0 and r["id_mismatch"] == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
