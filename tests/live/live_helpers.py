@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import os
+import random
 import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -209,6 +212,37 @@ def as_triples(events: list[Any]) -> list[tuple[int, str, Any]]:
         else:
             out.append((event.id, event.type, event.json()))
     return out
+
+
+# --- fault runs: random timing, and the figures of each run ---------------------------------
+
+
+def fault_seed() -> int:
+    """The seed of a fault test's random timing: `DATELINE_FAULT_SEED` replays a run."""
+    return int(os.environ.get("DATELINE_FAULT_SEED") or random.randrange(2**32))
+
+
+def fault_figures(test: str, seed: int, expected: list[tuple[int, str, Any]],
+                  received: list[list[tuple[int, str, Any]]], **extra: Any) -> dict[str, Any]:
+    """Events lost, duplicated and out of order over every reader of one fault run. Printed,
+    and appended as a JSON line to `DATELINE_FAULT_REPORT` when set
+    (benchmarks/fault_runs.py repeats the fault tests and adds them up)."""
+    wanted = {event[0] for event in expected}
+    lost = duplicated = out_of_order = 0
+    for events in received:
+        ids = [event[0] for event in events]
+        counts = Counter(ids)
+        lost += len(wanted - counts.keys())
+        duplicated += sum(n - 1 for n in counts.values())
+        out_of_order += sum(1 for a, b in zip(ids, ids[1:]) if b < a)
+    figures = {"test": test, "seed": seed, "readers": len(received), "events": len(expected),
+               "lost": lost, "duplicated": duplicated, "out_of_order": out_of_order, **extra}
+    print(f"\nFAULT-RUN {json.dumps(figures)}")
+    report = os.environ.get("DATELINE_FAULT_REPORT")
+    if report:
+        with open(report, "a", encoding="utf-8") as out:
+            out.write(json.dumps(figures) + "\n")
+    return figures
 
 
 # --- which process of a multi-worker server holds a connection (Linux /proc) ---------------

@@ -138,8 +138,11 @@ def test_local_broker_nudges_peers_and_cleans_up_after_the_dead(tmp_path: Path, 
             assert not stale.exists()
             await asyncio.to_thread(b.announce)
             await asyncio.wait_for(nudges["a"].wait(), DEADLINE)
-            for _ in range(1000):  # a flood of nudges: none is an error, the queue just fills
+            sent = a.sent
+            for _ in range(1000):  # a flood of commits: one round of nudges, sent by the loop
                 a.announce()
+            await asyncio.sleep(0.05)
+            assert a.sent == sent + 1
         finally:
             await a.close()
             assert not a.path.exists() and b.path.exists()

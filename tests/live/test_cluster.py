@@ -4,7 +4,7 @@ balancer.
 
 Each node polls the log only every 30 s, so a post can reach another node's readers within
 the test's bounds only through the broker. Posts go to nodes chosen at random, at random
-moments; one node is killed (SIGKILL) halfway and its readers reconnect to a survivor with
+moments; one node is killed (SIGKILL) at a random moment and its readers reconnect to a survivor with
 `Last-Event-ID`, as a browser behind a load balancer does. Every reader must end with every
 event of the story exactly once, in order, and the cross-node delay is reported.
 """
@@ -20,7 +20,7 @@ import time
 import httpx
 import pytest
 from conftest import ServerProcess, Site, missing_service
-from live_helpers import Api, as_triples
+from live_helpers import Api, as_triples, fault_figures, fault_seed
 from sse_client import Event, SSEStream, StreamClosed
 
 
@@ -87,7 +87,9 @@ def test_three_nodes_deliver_every_event_once_in_order_through_a_crash(pg_site: 
     env = {"DATELINE_BROKER": setting, "DATELINE_LIVE_POLL_SECONDS": POLL}
     nodes = [ServerProcess(pg_site.url, None, "--workers", "1", env=env) for _ in range(NODES)]
     readers: list[Reader] = []
-    rng = random.Random()
+    seed = fault_seed()
+    rng = random.Random(seed)
+    kill_at = rng.randrange(POSTS // 4, 3 * POSTS // 4)  # a random moment of the story
     try:
         for node in nodes:
             node.start()
@@ -104,7 +106,7 @@ def test_three_nodes_deliver_every_event_once_in_order_through_a_crash(pg_site: 
         alive = list(range(NODES))
         with httpx.Client(timeout=30) as http:
             for i in range(POSTS):
-                if i == POSTS // 2:
+                if i == kill_at:
                     nodes[2].kill()  # mid-story: its readers reconnect elsewhere
                     alive.remove(2)
                 at = rng.choice(alive)
@@ -125,14 +127,9 @@ def test_three_nodes_deliver_every_event_once_in_order_through_a_crash(pg_site: 
         for reader in readers:
             reader.join(10)
 
-        for index, reader in enumerate(readers):
-            assert as_triples(reader.events) == expected, f"reader {index} (reconnected {reader.reconnects} times)"
-        moved = [r for r in readers[2 * READERS_PER_NODE:]]
-        assert all(r.reconnects >= 1 for r in moved), "the killed node's readers did not reconnect"
-
         # Cross-node delay: from the moment a post was sent to one node until a reader
         # holding a stream on another node had it (readers still on their first node).
-        delays = []
+        delays, same_node = [], []  # the second: readers of the node the post went to, for scale
         by_event = {e[0]: e[2]["id"] for e in expected if e[1] == "entry.created"}
         for reader in readers:
             for event_id, arrived in reader.arrived.items():
@@ -141,11 +138,20 @@ def test_three_nodes_deliver_every_event_once_in_order_through_a_crash(pg_site: 
                     continue
                 started, through = sent[entry_id]
                 own = readers.index(reader) // READERS_PER_NODE
-                if through != own:
-                    delays.append(arrived - started)
+                (delays if through != own else same_node).append(arrived - started)
         delays.sort()
+        same_node.sort()
         p50, p99 = statistics.median(delays), delays[int(len(delays) * 0.99) - 1]
+        same_p50, same_p99 = statistics.median(same_node), same_node[int(len(same_node) * 0.99) - 1]
         print(f"\n{broker}: {len(delays)} cross-node deliveries, p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
+        fault_figures(f"cluster[{broker}]", seed, expected, [as_triples(r.events) for r in readers],
+                      cross_node_p50_ms=round(p50 * 1000, 1), cross_node_p99_ms=round(p99 * 1000, 1),
+                      same_node_p50_ms=round(same_p50 * 1000, 1), same_node_p99_ms=round(same_p99 * 1000, 1))
+        for index, reader in enumerate(readers):
+            assert as_triples(reader.events) == expected, f"reader {index} (reconnected {reader.reconnects} times)"
+        moved = [r for r in readers[2 * READERS_PER_NODE:]]
+        assert all(r.reconnects >= 1 for r in moved), "the killed node's readers did not reconnect"
+
         assert p99 < CROSS_NODE_P99_BOUND, (broker, p50, p99)
         api.close()
     finally:

@@ -85,6 +85,8 @@ class LocalBroker:
         self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sender.setblocking(False)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._flagged = False  # a round of nudges is due: later commits need no other
+        self.sent = 0  # rounds of nudges sent (announcing is coalesced)
 
     async def start(self, on_nudge: Callable[[], None]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -106,6 +108,21 @@ class LocalBroker:
         self._loop.add_reader(listener.fileno(), readable)
 
     def announce(self) -> None:
+        # Writing thread: only a flag and a wake-up; the event loop sends the nudges, once for
+        # however many commits came meanwhile.
+        if self._flagged or self._loop is None:
+            return
+        self._flagged = True
+        try:
+            self._loop.call_soon_threadsafe(self._nudge_peers)
+        except RuntimeError:
+            pass  # the loop has closed: the process is stopping
+
+    def _nudge_peers(self) -> None:
+        self._flagged = False
+        if self._listener is None:
+            return  # closed meanwhile
+        self.sent += 1
         try:
             peers = os.listdir(self.folder)
         except FileNotFoundError:
@@ -130,6 +147,7 @@ class LocalBroker:
             self._loop.remove_reader(self._listener.fileno())
             self._listener.close()
             self._listener = None
+        self._loop = None
         self._sender.close()
         try:
             self.path.unlink()

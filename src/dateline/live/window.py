@@ -7,10 +7,11 @@ the very bytes the readers were sent, and a reader whose cursor falls inside tha
 replayed from memory, with no query at all.
 
 The window is exact, or it is not used. For each story it knows a `floor`: every event of the
-story above it is held, as the log's replay would give it now (the events of an entry deleted
-since are taken out, its `entry.deleted` stays; readers do not see newsroom-only events, nor
-anything of a story back in draft). A cursor below the floor replays from the database, as
-before. The window holds at most `DATELINE_LIVE_WINDOW_EVENTS` events and
+story that readers may see above it is held, as the log's replay would give it now (the
+events of an entry deleted since are taken out, its `entry.deleted` stays; nothing goes out of
+a story back in draft). A cursor below the floor replays from the database, as before. It is
+for readers only: the newsroom's few streams replay from the log, and its "who is editing"
+events, many and short-lived, take no room here. The window holds at most `DATELINE_LIVE_WINDOW_EVENTS` events and
 `DATELINE_LIVE_WINDOW_BYTES` bytes over all stories, the oldest let go first; at start-up it
 is filled with the newest of the log, so a node started in the middle of a storm has it too.
 """
@@ -26,13 +27,12 @@ OVERHEAD_BYTES = 120  # what one held event costs beside its frame (object, dequ
 
 
 class Held:
-    __slots__ = ("id", "story_id", "entry_id", "public", "frame", "gone")
+    __slots__ = ("id", "story_id", "entry_id", "frame", "gone")
 
     def __init__(self, event: Event, frame: bytes) -> None:
         self.id = event.id
         self.story_id = event.story_id
         self.entry_id = event.entry_id
-        self.public = event.public
         self.frame = frame
         self.gone = False  # its entry was deleted since: the replay leaves it out
 
@@ -78,6 +78,8 @@ class RecentEvents:
             window = self.stories[event.story_id] = StoryWindow(self.start)
         if story_status is not None:
             window.hidden = story_status not in PUBLIC_STATUSES
+        if not event.public:
+            return  # the newsroom's alone: its streams replay from the log
         if event.type == ENTRY_DELETED and event.entry_id is not None:
             for held in window.held:
                 if held.entry_id == event.entry_id and not held.gone:
@@ -104,16 +106,17 @@ class RecentEvents:
         window = self.stories.get(story_id)
         return audience is Audience.readers and window is not None and window.hidden
 
-    def covers(self, story_id: int, after: int) -> bool:
-        """Whether the window holds every event of the story above `after`."""
+    def covers(self, story_id: int, after: int, audience: Audience = Audience.readers) -> bool:
+        """Whether the window holds every event of the story above `after` for this audience."""
         window = self.stories.get(story_id)
-        return self.enabled and after >= (window.floor if window is not None else self.start)
+        return (self.enabled and audience is Audience.readers
+                and after >= (window.floor if window is not None else self.start))
 
     def after(self, story_id: int, after: int, audience: Audience, max_bytes: int) -> tuple[list[Held], bool] | None:
-        """The story's events above `after` for this audience, at most about `max_bytes` (one
-        at least), and whether more follow; None when the window does not reach back that
-        far (the replay then reads the log)."""
-        if not self.covers(story_id, after):
+        """The story's events above `after`, at most about `max_bytes` (one at least), and
+        whether more follow; None when the window does not reach back that far, or the reader
+        is the newsroom (the replay then reads the log)."""
+        if not self.covers(story_id, after, audience):
             self.missed += 1
             return None
         self.served += 1
@@ -127,9 +130,8 @@ class RecentEvents:
             tail.append(held)
         found: list[Held] = []
         size = 0
-        readers = audience is Audience.readers
         for held in reversed(tail):
-            if held.gone or (readers and not held.public):
+            if held.gone:
                 continue
             if size >= max_bytes:
                 return found, True
