@@ -35,6 +35,7 @@ def test_a_node_that_can_serve_says_so_with_its_figures(client: TestClient, site
     assert body["broker"] == {"kind": "local", "connected": True}
     assert body["readers"]["held"] == 0 and body["readers"]["limit"] >= 16
     queries = body["database"]["queries"]  # statements this process has sent, so far
+    assert set(body["window"]) == {"events", "bytes", "replays_from_memory", "replays_from_the_log"}
     posted = client.post(f"/api/v1/stories/{live_story}/entries", json={"kind": "text", "body": "Counted"},
                          headers=site.auth("rita"))
     assert posted.status_code == 201, posted.text

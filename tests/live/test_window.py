@@ -200,6 +200,8 @@ def test_a_cursor_older_than_the_window_is_replayed_from_the_log_exactly(site: S
         got = resume(server, slug, inside, newest)
     assert as_triples(got) == as_triples([e for e in expected if e["id"] > inside])
     assert queries.log_reads == 0
+    window = api.http.get("/healthz").json()["window"]  # what an operator sizing it reads
+    assert window["events"] == 5 and window["replays_from_the_log"] >= 1 and window["replays_from_memory"] >= 1
 
 
 def test_a_server_starts_with_the_newest_of_the_log_in_its_window(site: Site, serve) -> None:  # noqa: F811

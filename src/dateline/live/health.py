@@ -110,6 +110,9 @@ class Health:
             "database": {**database, "queries": self.db.queries},
             "broker": {"kind": broker.kind, "connected": broker.connected},
             "readers": {"held": readers, "limit": live.max_streams},
+            # Resuming readers replayed from memory, and from the log (their cursor was older).
+            "window": {"events": len(live.window.order), "bytes": live.window.size,
+                       "replays_from_memory": live.window.served, "replays_from_the_log": live.window.missed},
             "events": {
                 "log_last_id": log_last,
                 "delivered_last_id": follower.last_id,

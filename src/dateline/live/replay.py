@@ -2,10 +2,11 @@
 
 A reader resuming from a recent id is replayed from this process's window of recent events
 (window.py), with no query; from an older one, from the log. Either way it may have megabytes
-to catch up on, and the replay never holds more than one small batch of it: it reads a batch (at most half the reader's
-buffer, `DATELINE_STREAM_BUFFER_BYTES`), writes it, waits until the reader's connection has
-taken it, and only then reads the next. So a reader costs about the same bounded memory while
-it catches up as once it is live, however long the story and however slowly it reads.
+to catch up on, and the replay never holds more than one small batch of it: it takes a batch
+(at most half the reader's buffer, `DATELINE_STREAM_BUFFER_BYTES`), writes it, waits until
+the reader's connection has taken it, and only then takes the next. So a reader costs about
+the same bounded memory while it catches up as once it is live, however long the story and
+however slowly it reads.
 
 A reader whose connection takes nothing for `DATELINE_STREAM_STALL_SECONDS` is dropped (it
 reconnects later and resumes where it got to); one that reads slowly, but reads, is served to

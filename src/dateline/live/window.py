@@ -54,8 +54,8 @@ class RecentEvents:
         self.order: deque[Held] = deque()  # oldest first, over all stories: the eviction order
         self.size = 0
         self.start = 0  # the window has every event above this id (until it lets them go)
-        self.served = 0  # replays answered from memory, and below: sent to the database
-        self.missed = 0
+        self.served = 0  # readers' replay batches answered from memory (/healthz)...
+        self.missed = 0  # ...and sent to the log, their cursor being older than the window
 
     @property
     def enabled(self) -> bool:
