@@ -27,13 +27,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+import scratch_database  # noqa: E402
+
 from dateline.accounts import users  # noqa: E402
 from dateline.config import Settings  # noqa: E402
 from dateline.db import Database  # noqa: E402
 from dateline.live import Live  # noqa: E402
 from dateline.stories import entries, story  # noqa: E402
 
-ADMIN_URL = os.environ.get("DATELINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 DATABASE = "dateline_announce"
 BROKERS = {
     "none": "none",
@@ -42,22 +43,6 @@ BROKERS = {
     "redis": os.environ.get("DATELINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0") + "?channel=dateline.announce",
     "nats": os.environ.get("DATELINE_TEST_NATS_URL", "nats://127.0.0.1:4222") + "?channel=dateline.announce",
 }
-
-
-def scratch_database() -> str:
-    import psycopg
-
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + DATABASE
-
-
-def drop_database() -> None:
-    import psycopg
-
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
 
 
 async def measure(url: str, broker: str, posts: int, round_: int) -> dict[str, Any]:
@@ -119,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="rounds over the brokers, in turn (the log grows as it runs; each figure is the "
                              "median of its rounds)")
     args = parser.parse_args(argv)
-    url = scratch_database()
+    url = scratch_database.create(DATABASE)
     try:
         Database(url).migrate()
         rounds: dict[str, list[dict[str, Any]]] = {}
@@ -130,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         results = [{key: statistics.median(r[key] for r in found) if key not in ("broker", "messages")
                     else found[0][key] for key in found[0]} for found in rounds.values()]
     finally:
-        drop_database()
+        scratch_database.drop(DATABASE)
     print(f"\nAnnouncing: {args.posts} posts in a burst, one writer, PostgreSQL, median of {args.rounds} rounds "
           f"({platform.node()}, {os.cpu_count()} cores)\n")
     print("| broker | commit per post, mean | p99 | announce() in the writing thread | CPU per post, whole process "

@@ -40,10 +40,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "fanout"))
 
+import scratch_database  # noqa: E402
 import servers  # noqa: E402
 from run import LoadClientProcess, progress  # noqa: E402
 
-ADMIN_URL = os.environ.get("DATELINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("DATELINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DATABASE = "dateline_storm"
 READERS_PER_CLIENT = 10_000
@@ -79,22 +79,6 @@ class Node(servers.Server):
 def dateline_command() -> list[str]:
     script = Path(sys.executable).parent / "dateline"
     return [str(script)] if script.exists() else [sys.executable, "-m", "dateline"]
-
-
-def scratch_database() -> str:
-    import psycopg
-
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + DATABASE
-
-
-def drop_database() -> None:
-    import psycopg
-
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
 
 
 class Sampler(threading.Thread):
@@ -133,7 +117,7 @@ class Sampler(threading.Thread):
 
 
 def run_storm(args: argparse.Namespace, window: bool, scratch: Path) -> dict[str, Any]:
-    url = scratch_database()
+    url = scratch_database.create(DATABASE)
     env = {
         **os.environ,
         "DATELINE_DATABASE_URL": url,
@@ -244,7 +228,7 @@ def run_storm(args: argparse.Namespace, window: bool, scratch: Path) -> dict[str
             client.close()
         for node in nodes:
             node.stop()
-        drop_database()
+        scratch_database.drop(DATABASE)
 
 
 def main(argv: list[str] | None = None) -> int:
