@@ -195,7 +195,8 @@ def test_an_open_live_stream_is_not_cut_by_the_timeouts(served: Served) -> None:
         for sock in readers:
             sock.close()
     for answer in received:
-        assert status_of(answer) == 200 and b"408" not in answer
+        # No 408 answer after the stream; the bytes "408" alone may be its random `retry:` (4083 ms)
+        assert status_of(answer) == 200 and b"HTTP/1.1 408" not in answer
         assert answer.count(b":\n\n") > 2 * max(HEADER_TIMEOUT, BODY_TIMEOUT) - 3, "a heartbeat every second"
 
 
