@@ -232,10 +232,13 @@ def test_head_answers_every_get_of_the_api_without_a_body(served: Served) -> Non
     for path in ("/api/v1/stories", f"/api/v1/stories/{served.slug}", f"/api/v1/stories/{served.slug}/entries",
                  f"/api/v1/stories/{served.slug}/events", "/api/v1/openapi.json", f"/stories/{served.slug}",
                  "/static/newsroom.js"):
-        got = httpx.get(served.server.base_url + path)
-        head = httpx.head(served.server.base_url + path)
-        assert (head.status_code, got.status_code) == (200, 200), path
-        assert head.content == b"" and head.headers["content-length"] == str(len(got.content)), path
+        for encoding in ("identity", "gzip, br"):
+            sent = {"Accept-Encoding": encoding}
+            got = httpx.get(served.server.base_url + path, headers=sent)
+            head = httpx.head(served.server.base_url + path, headers=sent)
+            assert (head.status_code, got.status_code) == (200, 200), path
+            assert head.content == b"" and head.headers["content-length"] == str(got.num_bytes_downloaded), path
+            assert head.headers.get("content-encoding") == got.headers.get("content-encoding"), path
         assert head.headers["content-type"] == got.headers["content-type"], path
 
 

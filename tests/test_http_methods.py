@@ -62,8 +62,10 @@ def test_every_route_of_the_table_allows_its_methods_and_files_get_and_head(clie
     for template, methods in by_path.items():
         if template == "/api/v1/openapi.json" or not template.startswith("/api/"):
             check(client, concrete(template), methods - {"HEAD"})
-    # Photos are files in the folder store, a route (checked above) in the database store.
-    assert set(mounts) | ({"/media"} if "/media/{name}" in by_path else set()) == set(FILES)
+    # Photos are files in the folder store, a route (checked above) in the database store;
+    # the static files are a route of their own.
+    assert "/static/{name}" in by_path
+    assert set(mounts) | {"/static"} | ({"/media"} if "/media/{name}" in by_path else set()) == set(FILES)
     for path in FILES.values():
         check(client, path, {"GET"})
 

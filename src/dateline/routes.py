@@ -26,9 +26,9 @@ from .newsroom import desk, signin
 from .reader import pages
 from .stories import media, photos
 from .vocabulary import Audience
+from .web.assets import assets
+from .web.http_cache import matches
 from .web.problems import Problem
-
-STATIC = Path(__file__).with_name("static")
 
 ROUTERS: tuple[APIRouter, ...] = (
     stories.router,  # /api/v1/stories
@@ -82,17 +82,9 @@ class MediaFromDatabase:
                 raise Problem(404, f"Nothing here: {request.url.path}")
             self.cache.put(variant)
         headers = {"Cache-Control": IMMUTABLE, "ETag": f'"{name}"'}
-        if _matches(request.headers.get("if-none-match"), name):
+        if matches(request.headers.get("if-none-match"), f'"{name}"'):
             return Response(status_code=304, headers=headers)
         return Response(variant.data, media_type=variant.content_type, headers=headers)
-
-
-def _matches(if_none_match: str | None, name: str) -> bool:
-    """Whether `If-None-Match` names this photo (weakly compared, as RFC 9110 says)."""
-    if not if_none_match:
-        return False
-    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in tags or f'"{name}"' in tags
 
 
 def install(app: FastAPI, live: Live, settings: Settings) -> list[Route]:
@@ -104,7 +96,8 @@ def install(app: FastAPI, live: Live, settings: Settings) -> list[Route]:
     )
     for router in ROUTERS:
         app.include_router(router)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # `:path`: the demo's photos sit in a folder of their own.
+    app.router.routes.append(Route("/static/{name:path}", assets.serve, methods=["GET"], name="static"))
     if settings.media_in_database:
         # `:path`: every /media/… is answered here, a name with a slash too (a 404 all the same).
         photos_of = MediaFromDatabase(media.DatabaseStore(app.state.db), media.MediaCache())  # db: set by create_app

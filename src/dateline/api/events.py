@@ -6,9 +6,11 @@ from typing import Annotated
 
 from fastapi import Query, Request, Response
 
+from ..reader.page_cache import CachedPage, PageCache
 from ..stories import events, posting
 from ..times import http_date
 from ..vocabulary import MAX_ID, Audience
+from ..web.compression import Encoded
 from ..web.deps import ANONYMOUS_OK, Db, SlugPath, Viewer, audience_of
 from ..web.http_cache import not_modified
 from ..web.json_body import api_router
@@ -16,6 +18,7 @@ from ..web.problems import COMMON_ERRORS
 from .models import EventPage
 
 router = api_router("events")
+VARY = "Authorization, Cookie, Accept-Encoding"
 
 
 @router.get("/stories/{slug}/events", response_model=EventPage, responses=COMMON_ERRORS, openapi_extra=ANONYMOUS_OK)
@@ -36,8 +39,14 @@ def list_events(
         else:
             etag = f'"ev{story.last_event_id}-{after}-{limit}"'
         cache_control = "private, no-cache" if newsroom else "public, max-age=1, stale-while-revalidate=5"
-        if (cached := not_modified(request, etag, cache_control)) is not None:
+        if (cached := not_modified(request, etag, cache_control, {"Vary": VARY})) is not None:
             return cached
+        # Readers' answers are the same bytes for everyone at this version and cursor: made
+        # and compressed once (the cache is their own, so no flood of cursors evicts pages).
+        answers: PageCache = request.app.state.answers
+        key = ("events", story.id, after, limit)
+        if not newsroom and (held := answers.get(key, etag)) is not None:
+            return _send(request, held)
         page = events.read_after(conn, story.id, after, limit + 1, audience=audience)
     has_more = len(page) > limit
     page = page[:limit]
@@ -47,9 +56,16 @@ def list_events(
         '{"events":[' + ",".join(e.to_json() for e in page)
         + f'],"last_event_id":{last},"has_more":{"true" if has_more else "false"}}}'
     )
-    return Response(
-        body, media_type="application/json",
-        # Members get newsroom events too: a cache must not hand one answer to the other.
-        headers={"ETag": etag, "Cache-Control": cache_control, "Vary": "Authorization, Cookie",
-                 "Last-Modified": http_date(story.updated_at)},
-    )
+    # Members get newsroom events too: a cache must not hand one answer to the other.
+    headers = {"Content-Type": "application/json", "Cache-Control": cache_control,
+               "Vary": VARY, "Last-Modified": http_date(story.updated_at)}
+    answer = CachedPage(etag, Encoded.of(body.encode()), headers)
+    return _send(request, answer if newsroom else answers.put(key, answer))
+
+
+def _send(request: Request, answer: CachedPage) -> Response:
+    coding, body = answer.encoded.pick(request.headers.get("accept-encoding"))
+    headers = {**answer.headers, "ETag": answer.etag}
+    if coding:
+        headers["Content-Encoding"] = coding
+    return Response(body, media_type=headers.pop("Content-Type"), headers=headers)

@@ -36,6 +36,12 @@ class Follower:
         self.poll_seconds = poll_seconds
         self.on_story_event = on_story_event
         self.last_id = 0
+        # Each story's newest event id read since start: a page rendered at an older one is
+        # stale (reader/page_cache.py). Every event counts, the newsroom's too: harmless.
+        self.latest: dict[int, int] = {}
+        # Commits of this process that appended events, and how many of them the last read of
+        # the log covers: while they differ, this process has written what it has not read.
+        self.commits = self.commits_read = 0
         self.read_at = time.monotonic()  # of the last read of the log that succeeded (/healthz)
         self._wake = asyncio.Event()
         self._read = asyncio.Event()  # set, and replaced, after each read of the log
@@ -66,6 +72,7 @@ class Follower:
 
     def nudge_threadsafe(self) -> None:
         """For commit listeners, which run in the writing thread."""
+        self.commits += 1
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._wake.set)
 
@@ -119,20 +126,27 @@ class Follower:
                 log.warning("live: cannot read the event log (%s); retrying", exc.__class__.__name__)
                 await asyncio.sleep(self.poll_seconds)
 
+    def current(self, story_id: int, version: int) -> bool:
+        """Whether `version` is still the story's newest event id, as far as this process
+        knows: nothing newer read, and nothing written here that is not read yet."""
+        return self.commits_read == self.commits and self.latest.get(story_id, 0) <= version
+
     async def catch_up(self) -> None:
+        commits = self.commits
         while True:
             batch = await asyncio.to_thread(self._fetch, self.last_id)
             for event in batch:
                 frame = sse.event(event.id, event.type, event.data)
                 story = self._hold(event, frame)
                 self.hub.publish(event.story_id, event.id, frame, event.public)
-                self.last_id = event.id
+                self.last_id = self.latest[event.story_id] = event.id
                 if story is not None and self.on_story_event:
                     self.on_story_event(event.story_id, story)
                 # Let readers' streams write before the next event: a burst bigger than a
                 # reader's buffer must not drop readers that keep up.
                 await asyncio.sleep(0)
             if len(batch) < BATCH:
+                self.commits_read = commits
                 self.read_at = time.monotonic()
                 self._read.set()
                 self._read = asyncio.Event()

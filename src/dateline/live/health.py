@@ -127,4 +127,6 @@ class Health:
 async def healthz(request: Request) -> JSONResponse:
     live: Live = request.app.state.live
     status, body = await live.health.report()
+    # Pages served from memory (reader/page_cache.py): `door_hits` of `renders`, for sizing.
+    body = {**body, "pages": request.app.state.pages.stats()}
     return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})

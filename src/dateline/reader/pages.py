@@ -1,7 +1,8 @@
 """The reader's pages: the front page, a story, an update's permalink, the service worker.
 
 Rendered on the server from the database and complete without JavaScript. Each page's
-ETag is the story's newest event id, so a revalidation costs one indexed read and no render.
+ETag is the story's newest event id, so a revalidation costs one indexed read and no render,
+and each version is rendered and compressed once (`page_cache.py`).
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from ..stories import entries
 from ..stories import story as stories
 from ..times import http_date
 from ..vocabulary import MAX_ID
+from ..web.compression import Encoded, headers_for
 from ..web.deps import EntryId
 from ..web.http_cache import not_modified
 from ..web.templates import templates
+from .page_cache import CachedPage, PageCache, story_key
 
 router = APIRouter(include_in_schema=False)
 CACHE_PUBLIC = "public, max-age=5, stale-while-revalidate=30"
+VARY = {"Vary": "Accept-Encoding"}
 SERVICE_WORKER = Path(__file__).parent.parent / "static" / "sw.js"
 
 
@@ -34,13 +38,29 @@ def _db(request: Request) -> Database:
     return db
 
 
-def _render(request: Request, name: str, etag: str, modified: datetime, **context: Any) -> Response:
+def _cache(request: Request) -> PageCache:
+    cache: PageCache = request.app.state.pages
+    return cache
+
+
+def _render(request: Request, key: tuple[object, ...], name: str, etag: str, modified: datetime,
+            story_id: int | None = None, version: int = 0, **context: Any) -> CachedPage:
+    """The page of this version: held, or rendered, compressed and held now."""
+    cache = _cache(request)
+    if (page := cache.get(key, etag)) is not None:
+        return page
     context["site_name"] = request.app.state.settings.site_name
-    response = templates.TemplateResponse(request, name, context)
-    response.headers["ETag"] = etag
-    response.headers["Last-Modified"] = http_date(modified)
-    response.headers["Cache-Control"] = CACHE_PUBLIC
-    return response
+    html = templates.get_template(name).render(context).encode()
+    headers = {"Content-Type": "text/html; charset=utf-8", "Last-Modified": http_date(modified),
+               "Cache-Control": CACHE_PUBLIC}
+    return cache.put(key, CachedPage(etag, Encoded.of(html), headers, story_id, version))
+
+
+def _answer(request: Request, page: CachedPage) -> Response:
+    coding, body = page.encoded.pick(request.headers.get("accept-encoding"))
+    headers = {**page.headers, "ETag": page.etag, **headers_for(coding)}
+    media_type = headers.pop("Content-Type")
+    return Response(body, media_type=media_type, headers=headers)
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
@@ -62,10 +82,10 @@ def home(request: Request) -> Response:
         rows = stories.list_stories(conn)
     newest = max((row.last_event_id for row in rows), default=0)
     modified = max((row.updated_at for row in rows), default=datetime(2026, 1, 1, tzinfo=timezone.utc))
-    etag = f'"home-{newest}-{len(rows)}"'
-    if (cached := not_modified(request, etag, CACHE_PUBLIC)) is not None:
+    etag = f'W/"home-{newest}-{len(rows)}"'
+    if (cached := not_modified(request, etag, CACHE_PUBLIC, VARY)) is not None:
         return cached
-    return _render(request, "home.html", etag, modified, stories=rows)
+    return _answer(request, _render(request, ("home",), "home.html", etag, modified, stories=rows))
 
 
 @router.api_route("/stories/{slug}", methods=["GET", "HEAD"], response_class=HTMLResponse)
@@ -79,9 +99,13 @@ def story_page(
     story = _story_or_404(request, slug)
     oldest = order == "oldest"
     cursor = (after if oldest else before) or 0
-    etag = f'"story-{story.id}-{story.last_event_id}-{order}-{cursor}"'
-    if (cached := not_modified(request, etag, CACHE_PUBLIC)) is not None:
+    etag = f'W/"story-{story.id}-{story.last_event_id}-{order}-{cursor}"'
+    key = story_key(slug, order, cursor)
+    held = _cache(request).get(key, etag)  # also tells the door the page it holds is still current
+    if (cached := not_modified(request, etag, CACHE_PUBLIC, VARY)) is not None:
         return cached
+    if held is not None:
+        return _answer(request, held)
     size = request.app.state.settings.page_size
     first_page = cursor == 0
     with _db(request).read() as conn:
@@ -94,8 +118,8 @@ def story_page(
     page = rows[:size]
     pinned_ids = {row.id for row in pinned}
     more = page[-1].id if len(rows) > size else None
-    return _render(
-        request, "story.html", etag, story.updated_at,
+    return _answer(request, _render(
+        request, key, "story.html", etag, story.updated_at, story.id, story.last_event_id,
         story=story,
         order=order,
         pinned=pinned,
@@ -106,7 +130,7 @@ def story_page(
         # Live updates join the page only where they belong: the top of the newest page, or
         # the end of the oldest-first list once its last page is shown.
         live_position=("top" if first_page else "none") if not oldest else ("bottom" if more is None else "none"),
-    )
+    ))
 
 
 @router.api_route("/stories/{slug}/entries/{entry_id}", methods=["GET", "HEAD"], response_class=HTMLResponse)
@@ -116,10 +140,12 @@ def entry_page(request: Request, slug: str, entry_id: EntryId) -> Response:
         entry = entries.get_entry(conn, story.id, entry_id)
     if entry is None:
         raise HTTPException(404, "This update does not exist or was removed.")
-    etag = f'"entry-{entry.id}-{entry.revision}-{story.last_event_id}"'
-    if (cached := not_modified(request, etag, CACHE_PUBLIC)) is not None:
+    etag = f'W/"entry-{entry.id}-{entry.revision}-{story.last_event_id}"'
+    if (cached := not_modified(request, etag, CACHE_PUBLIC, VARY)) is not None:
         return cached
-    return _render(request, "entry.html", etag, entry.updated_at, story=story, entry=entry)
+    page = _render(request, ("entry", story.id, entry.id), "entry.html", etag, entry.updated_at,
+                   story=story, entry=entry)
+    return _answer(request, page)
 
 
 @router.get("/sw.js")

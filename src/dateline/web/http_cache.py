@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import Request, Response
 
 
-def not_modified(request: Request, etag: str, cache_control: str) -> Response | None:
+def matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether `If-None-Match` names `etag` (or is `*`), weakly compared as RFC 9110 §13.1.2
+    says: `W/"x"` and `"x"` are one version, whatever its encoding."""
+    if not if_none_match:
+        return False
+    etag = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") in (etag, "*") for tag in if_none_match.split(","))
+
+
+def not_modified(request: Request, etag: str, cache_control: str,
+                 extra: Mapping[str, str] | None = None) -> Response | None:
     """A 304 if `If-None-Match` names `etag`; None means render the full answer."""
-    sent = request.headers.get("if-none-match")
-    if sent and (sent.strip() == "*" or etag in {tag.strip() for tag in sent.split(",")}):
-        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
+    if matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control, **(extra or {})})
     return None

@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 
 from ..times import iso
+from .assets import assets
 
 templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
 
@@ -18,3 +19,4 @@ def _when(value: datetime) -> str:
 
 templates.env.filters["when"] = _when
 templates.env.filters["iso"] = iso
+templates.env.globals["asset"] = assets.url  # /static/ names with their content hash

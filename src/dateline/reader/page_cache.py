@@ -1,0 +1,141 @@
+"""Readers' pages rendered once per version and kept, compressed, in memory.
+
+When a story breaks, its page is asked for tens of thousands of times a second, and is the
+same bytes until the next update. Each page here is rendered once per version (its ETag, made
+of the story's newest event id), compressed once in each encoding, and then served as bytes.
+
+A story's first page (the address everyone shares) is answered at the door, ahead of the
+framework, with no query: the follower reads every event of the log, so it knows when a
+story has a newer version than the page held, and a post written by this very process is
+never missed while the follower has yet to read it (`Follower.current`). In case the follower
+itself falls behind, a page is served at the door for at most `RECHECK_SECONDS` after the
+database last confirmed it; then one request goes the ordinary way, which reads the story,
+and either confirms the page or renders the new one. Other pages (older updates, oldest
+first, a single update, the front page) go the ordinary way every time: one indexed read,
+then these bytes if the version has not changed.
+
+Bounded: at most `MAX_PAGES` pages and `MAX_BYTES` bytes (all encodings counted), the least
+recently used going first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+
+from starlette.types import Scope, Send
+
+from ..web.compression import Encoded, accepted
+from ..web.http_cache import matches
+from ..web.middleware import SECURITY_HEADERS
+
+MAX_PAGES = 2_000
+MAX_BYTES = 64 * 1024 * 1024
+RECHECK_SECONDS = 2.0
+STORY_PREFIX = "/stories/"
+
+
+@dataclass(slots=True)
+class CachedPage:
+    etag: str
+    encoded: Encoded
+    headers: dict[str, str]  # what every answer of this page says, but its encoding
+    story_id: int | None = None
+    version: int = 0  # the story's last event id when rendered
+    checked_at: float = field(default_factory=time.monotonic)
+    # Whole header lists for the door, built once: (identity, gzip, br, 304).
+    raw: tuple[list[tuple[bytes, bytes]], ...] = ()
+
+    def __post_init__(self) -> None:
+        common = [(k.lower().encode(), v.encode()) for k, v in self.headers.items()]
+        common += [(b"etag", self.etag.encode()), (b"vary", b"Accept-Encoding"), *SECURITY_HEADERS]
+        lists: list[list[tuple[bytes, bytes]]] = []
+        for coding, body in ((None, self.encoded.identity), ("gzip", self.encoded.gzip), ("br", self.encoded.br)):
+            if body is None:
+                lists.append([])
+                continue
+            extra = [(b"content-encoding", coding.encode())] if coding else []
+            lists.append([*common, *extra, (b"content-length", str(len(body)).encode())])
+        not_modified = [(n, v) for n, v in common if n in (b"etag", b"cache-control", b"vary", b"last-modified")]
+        self.raw = (*lists, not_modified)
+
+
+class PageCache:
+    def __init__(self, current: Callable[[int, int], bool], max_pages: int = MAX_PAGES,
+                 max_bytes: int = MAX_BYTES) -> None:
+        self.current = current  # (story id, version): still the newest? (`Follower.current`)
+        self.max_pages = max_pages
+        self.max_bytes = max_bytes
+        self.pages: OrderedDict[Hashable, CachedPage] = OrderedDict()
+        self.bytes = 0
+        self._lock = threading.Lock()  # pages are rendered in the thread pool
+        self.hits = self.door_hits = self.renders = 0  # /healthz
+
+    def get(self, key: Hashable, etag: str) -> CachedPage | None:
+        """The page held for `key` if it is this version (the caller has just read it)."""
+        with self._lock:
+            page = self.pages.get(key)
+            if page is None or page.etag != etag:
+                return None
+            page.checked_at = time.monotonic()
+            self.pages.move_to_end(key)
+            self.hits += 1
+            return page
+
+    def put(self, key: Hashable, page: CachedPage) -> CachedPage:
+        with self._lock:
+            self.renders += 1
+            if (old := self.pages.pop(key, None)) is not None:
+                self.bytes -= old.encoded.size
+            if page.encoded.size > self.max_bytes:
+                return page
+            self.pages[key] = page
+            self.bytes += page.encoded.size
+            while len(self.pages) > self.max_pages or self.bytes > self.max_bytes:
+                _, dropped = self.pages.popitem(last=False)
+                self.bytes -= dropped.encoded.size
+            return page
+
+    async def answer(self, scope: Scope, send: Send) -> bool:
+        """Serve a story's first page from memory if it is held and current; False to let
+        the request go the ordinary way."""
+        path = scope["path"]
+        if scope["query_string"] or not isinstance(path, str) or not path.startswith(STORY_PREFIX):
+            return False
+        slug = path[len(STORY_PREFIX):]
+        page = self.pages.get(story_key(slug))
+        if page is None or page.story_id is None or not self.current(page.story_id, page.version):
+            return False
+        if time.monotonic() - page.checked_at > RECHECK_SECONDS:
+            return False
+        if_none_match = accept_encoding = None
+        for name, value in scope["headers"]:
+            if name == b"accept-encoding":
+                accept_encoding = value.decode("latin-1")
+            elif name == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+        self.door_hits += 1
+        if if_none_match is not None and matches(if_none_match, page.etag):
+            await send({"type": "http.response.start", "status": 304, "headers": page.raw[3]})
+            await send({"type": "http.response.body", "body": b""})
+            return True
+        body, headers = page.encoded.identity, page.raw[0]
+        for coding in accepted(accept_encoding or ""):
+            chosen = page.encoded.br if coding == "br" else page.encoded.gzip
+            if chosen is not None:
+                body, headers = chosen, page.raw[2 if coding == "br" else 1]
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body if scope["method"] == "GET" else b""})
+        return True
+
+    def stats(self) -> dict[str, int]:
+        return {"pages": len(self.pages), "bytes": self.bytes, "renders": self.renders,
+                "hits": self.hits, "door_hits": self.door_hits}
+
+
+def story_key(slug: str, order: str = "newest", cursor: int = 0) -> tuple[str, str, str, int]:
+    return ("story", slug, order, cursor)

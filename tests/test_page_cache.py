@@ -1,0 +1,181 @@
+"""Readers' pages and files as a breaking story needs them: each page rendered once per
+version and served from memory, compressed once in the encodings the reader accepts, static
+files under hashed names that cache for a year.
+
+Each check asks through the whole app (the door included) and compares what comes back
+with the page rendered afresh, or with the file on disk.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+
+import brotli
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import Site
+from dateline.reader.page_cache import CachedPage, PageCache
+from dateline.web.assets import STATIC
+from dateline.web.compression import Encoded, accepted
+
+
+def post(client: TestClient, site: Site, slug: str, body: str) -> None:
+    response = client.post(f"/api/v1/stories/{slug}/entries", json={"body": body}, headers=site.auth("eve"))
+    assert response.status_code == 201, response.text
+
+
+def stats(client: TestClient) -> dict[str, int]:
+    return client.app.state.pages.stats()  # type: ignore[attr-defined,no-any-return]
+
+
+def raw(client: TestClient, path: str, accept_encoding: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and the bytes as sent (not decoded)."""
+    with client.stream("GET", path, headers={"Accept-Encoding": accept_encoding, **headers}) as response:
+        return response.status_code, dict(response.headers), b"".join(response.iter_raw())
+
+
+def test_a_story_page_is_rendered_once_per_version_and_then_served_from_memory(
+        client: TestClient, site: Site, live_story: str) -> None:
+    post(client, site, live_story, "Crowds gather at the square.")
+    first = client.get(f"/stories/{live_story}")
+    before = stats(client)
+    for _ in range(5):
+        again = client.get(f"/stories/{live_story}")
+        assert again.content == first.content and again.headers["ETag"] == first.headers["ETag"]
+    after = stats(client)
+    assert after["renders"] == before["renders"], "the same version is not rendered again"
+    assert after["door_hits"] >= before["door_hits"] + 4, "answered from memory, ahead of the framework"
+    # A new update is a new version: the very next request has it, with no wait for the
+    # follower (this process wrote it).
+    post(client, site, live_story, "Police move in from the east.")
+    fresh = client.get(f"/stories/{live_story}")
+    assert "Police move in from the east." in fresh.text and fresh.headers["ETag"] != first.headers["ETag"]
+    assert stats(client)["renders"] == after["renders"] + 1
+
+
+def test_a_cached_page_is_never_served_once_its_story_is_back_in_draft(
+        client: TestClient, site: Site, live_story: str) -> None:
+    assert client.get(f"/stories/{live_story}").status_code == 200
+    assert client.get(f"/stories/{live_story}").status_code == 200  # now held
+    response = client.patch(f"/api/v1/stories/{live_story}", json={"status": "draft"}, headers=site.auth("eve"))
+    assert response.status_code == 200, response.text
+    assert client.get(f"/stories/{live_story}").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/stories/{slug}", "/stories/{slug}?order=oldest", "/", "/stories/{slug}/entries/1"])
+def test_pages_come_compressed_as_the_reader_asks(client: TestClient, site: Site, live_story: str, path: str) -> None:
+    for n in range(12):
+        post(client, site, live_story, f"Update {n}: marchers reach the ministry, and more arrive by the hour.")
+    path = path.format(slug=live_story)
+    client.get(path)  # the second of each below may come from memory, at the door
+    status, plain_headers, plain = raw(client, path, "identity")
+    assert status == 200 and "content-encoding" not in plain_headers
+    assert plain_headers["vary"] == "Accept-Encoding" and plain_headers["content-length"] == str(len(plain))
+    for asked, coding, decode in (("gzip, deflate, br", "br", brotli.decompress), ("gzip", "gzip", gzip.decompress),
+                                  ("br;q=0, gzip", "gzip", gzip.decompress), ("br;q=0.5, gzip", "gzip", gzip.decompress),
+                                  ("*", "br", brotli.decompress)):
+        for _ in range(2):
+            status, headers, sent = raw(client, path, asked)
+            assert status == 200 and headers["content-encoding"] == coding, (asked, headers)
+            assert decode(sent) == plain and len(sent) < len(plain), asked
+            assert headers["etag"] == plain_headers["etag"] and headers["vary"] == "Accept-Encoding"
+            assert headers["content-security-policy"] == plain_headers["content-security-policy"]
+            # The validator names the version, whatever its encoding: a 304 either way.
+            status, revalidated, body = raw(client, path, asked, **{"If-None-Match": headers["etag"]})
+            assert status == 304 and body == b"" and revalidated["etag"] == headers["etag"]
+            assert revalidated["vary"] == "Accept-Encoding"
+
+
+def test_head_of_a_page_held_in_memory_has_the_headers_alone(client: TestClient, live_story: str) -> None:
+    client.get(f"/stories/{live_story}")
+    full = client.get(f"/stories/{live_story}", headers={"Accept-Encoding": "br"})
+    head = client.head(f"/stories/{live_story}", headers={"Accept-Encoding": "br"})
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == full.headers["content-length"]
+    assert head.headers["content-encoding"] == "br"
+
+
+def test_the_page_cache_holds_what_its_limits_allow() -> None:
+    def page(size: int) -> CachedPage:
+        return CachedPage('W/"x"', Encoded(b"x" * size), {"Content-Type": "text/html"})
+
+    cache = PageCache(lambda story_id, version: True, max_pages=2, max_bytes=1000)
+    for key in ("a", "b", "c"):
+        cache.put(key, page(100))
+    assert list(cache.pages) == ["b", "c"] and cache.bytes == 200
+    assert cache.get("b", 'W/"x"') is not None and cache.get("b", 'W/"y"') is None
+    cache.put("d", page(900))  # over the bytes: the least recently used (c, since b was read) goes
+    assert list(cache.pages) == ["b", "d"] and cache.bytes == 1000
+    cache.put("e", page(5000))  # bigger than the whole cache: served, never held
+    assert "e" not in cache.pages and cache.bytes == 1000
+
+
+def test_accept_encoding_is_read_as_the_rfc_says() -> None:
+    assert accepted("gzip, deflate, br") == ("br", "gzip")
+    assert accepted("gzip;q=1.0, br;q=0.8") == ("gzip", "br")
+    assert accepted("br;q=0, gzip") == ("gzip",)
+    assert accepted("*;q=0.1, gzip;q=0") == ("br",)
+    assert accepted("identity") == () and accepted("") == () and accepted("br;q=nonsense") == ()
+    assert accepted("GZIP") == ("gzip",)
+
+
+def test_static_files_have_hashed_names_that_cache_for_a_year(client: TestClient, live_story: str) -> None:
+    page = client.get(f"/stories/{live_story}").text
+    links = re.findall(r'(?:href|src)="(/static/[^"]+)"', page)
+    assert {re.sub(r"\.[0-9a-f]{10}\.", ".", link) for link in links} >= {
+        "/static/dateline.css", "/static/live.js", "/static/push.js", "/static/favicon.svg"}
+    for link in links:
+        name = re.sub(r"\.[0-9a-f]{10}\.", ".", link.removeprefix("/static/"))
+        on_disk = (STATIC / name).read_bytes()
+        status, headers, sent = raw(client, link, "br")
+        assert status == 200 and headers["cache-control"] == "public, max-age=31536000, immutable", link
+        if len(on_disk) > 1024:  # a tiny file is sent as it is: the encoding would not pay
+            assert headers["content-encoding"] == "br" and headers["vary"] == "Accept-Encoding", link
+        assert (brotli.decompress(sent) if headers.get("content-encoding") else sent) == on_disk, link
+        status, headers, sent = raw(client, link, "identity")
+        assert sent == on_disk and "content-encoding" not in headers
+        assert raw(client, link, "br", **{"If-None-Match": headers["etag"]})[0] == 304
+        # The plain name, and a hash of another version: this file, but revalidated each time.
+        for other in (f"/static/{name}", re.sub(r"\.[0-9a-f]{10}\.", ".0123456789.", link)):
+            status, headers, sent = raw(client, other, "identity")
+            assert (status, sent, headers["cache-control"]) == (200, on_disk, "no-cache"), other
+    assert client.get("/static/no-such.0123456789.css").status_code == 404
+    assert client.get("/static/../app.py").status_code == 404
+
+
+def test_the_catch_up_api_comes_compressed_and_is_made_once_per_version(
+        client: TestClient, site: Site, live_story: str) -> None:
+    for n in range(20):
+        post(client, site, live_story, f"Update {n}: the count of marchers keeps rising, officials say.")
+    path = f"/api/v1/stories/{live_story}/events?after=0"
+    status, plain_headers, plain = raw(client, path, "identity")
+    assert status == 200 and "content-encoding" not in plain_headers
+    answers = client.app.state.answers  # type: ignore[attr-defined]
+    made = answers.renders
+    status, headers, sent = raw(client, path, "br, gzip")
+    assert status == 200 and headers["content-encoding"] == "br" and brotli.decompress(sent) == plain
+    assert "Accept-Encoding" in headers["vary"] and "Cookie" in headers["vary"]
+    assert len(sent) < len(plain) / 2 and answers.renders == made, "the same answer, not made again"
+    assert raw(client, path, "gzip", **{"If-None-Match": headers["etag"]})[0] == 304
+    # The newsroom's answer is its own (newsroom events too), compressed all the same.
+    status, member, sent = raw(client, path, "gzip", **site.auth("eve"))
+    assert status == 200 and member["content-encoding"] == "gzip" and member["etag"] != headers["etag"]
+    assert len(gzip.decompress(sent)) >= len(plain)
+
+
+def test_revalidations_alone_keep_the_page_answered_from_memory(client: TestClient, live_story: str) -> None:
+    """Readers that all revalidate (a CDN, or browsers within max-age) send no plain GET:
+    their 304s must still confirm the page held, or every one would go to the database."""
+    etag = client.get(f"/stories/{live_story}").headers["ETag"]
+    cache = client.app.state.pages  # type: ignore[attr-defined]
+    (page,) = [page for page in cache.pages.values() if page.etag == etag]
+    page.checked_at -= 60  # long unconfirmed: the door lets the next request through
+    conditional = {"If-None-Match": etag}
+    hits = cache.door_hits
+    assert client.get(f"/stories/{live_story}", headers=conditional).status_code == 304
+    assert cache.door_hits == hits, "went the ordinary way, and confirmed the page"
+    assert client.get(f"/stories/{live_story}", headers=conditional).status_code == 304
+    assert cache.door_hits == hits + 1
+    assert client.get("/healthz").json()["pages"]["door_hits"] == hits + 1
