@@ -3,6 +3,7 @@ against pywebpush's usual synchronous loop, side by side, in the same run.
 
     python benchmarks/push_fanout.py                 # 100,000 subscribers
     python benchmarks/push_fanout.py --subscribers 5000 --pywebpush 1000   # a quick look
+    python benchmarks/push_fanout.py --tls --rtt-ms 40 --pywebpush 200    # a push service 40 ms away
 
 Dateline runs as an operator would run it (`dateline serve`, one process a core, SQLite),
 and the notification is posted through the API with "notify". The push service runs in a
@@ -27,6 +28,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -68,7 +70,8 @@ def cpu_seconds(group: int) -> float:
 def run_service(port: int, ready: "multiprocessing.synchronize.Event", shared: dict[str, str]) -> None:
     """The push service, in its own process: knows every subscription by its token."""
     tls = bool(shared["certificates"])
-    service = PushService(verify_every=100, tls=tls, certificate_dir=shared["certificates"] or None)
+    service = PushService(verify_every=100, tls=tls, certificate_dir=shared["certificates"] or None,
+                          delay=float(shared["delay"]), max_streams=1000)
     service.origin = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     keys = Browser.from_pem(shared["pem"], shared["auth"])
     service.vapid_public_key = shared["vapid"]
@@ -159,6 +162,57 @@ def pywebpush_run(endpoints: list[str], browser: Browser, vapid_pem: str, sample
     return {"seconds": elapsed, "rate": sample / elapsed, "cpu_us": (time.process_time() - cpu_before) / sample * 1e6}
 
 
+def httpx_run(endpoints: list[str], browser: Browser, key: Any, sample: int, cafile: str) -> dict[str, float]:
+    """httpx's AsyncClient with `http2=True`, the same encryption and VAPID as Dateline's, all
+    of the sample sent at once (httpx multiplexes them on its HTTP/2 connection)."""
+    import asyncio
+    import ssl
+
+    from dateline.push import webpush
+
+    payload = json.dumps({"title": "Count night in Dravonne", "body": "The electoral commission has declared the result.",
+                          "url": "/stories/count-night/entries/1"}).encode()
+    authorization = webpush.vapid_authorization(endpoints[0], key, "mailto:desk@example.org")
+    p256dh, auth = webpush.unb64u(browser.public()), browser.auth
+
+    async def main() -> None:
+        verify = ssl.create_default_context(cafile=cafile) if cafile else True
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+        async with httpx.AsyncClient(http2=True, verify=verify, limits=limits, timeout=60) as client:
+            async def one(endpoint: str) -> None:
+                body = webpush.encrypt(payload, p256dh, auth)
+                response = await client.post(endpoint, content=body, headers={
+                    "TTL": "21600", "Content-Encoding": "aes128gcm", "Authorization": authorization})
+                response.raise_for_status()
+            await asyncio.gather(*(one(endpoint) for endpoint in endpoints[:sample]))
+
+    started, cpu_before = time.perf_counter(), time.process_time()
+    asyncio.run(main())
+    elapsed = time.perf_counter() - started
+    return {"seconds": elapsed, "rate": sample / elapsed, "cpu_us": (time.process_time() - cpu_before) / sample * 1e6}
+
+
+def in_delayed_network(rtt_ms: float) -> str:
+    """Run this script again in a network namespace of its own whose loopback delays every
+    packet by half the round trip (`tc qdisc … netem`), so the push service is `rtt_ms`
+    away, TLS handshakes and all. Needs root (or CAP_NET_ADMIN); touches nothing outside.
+
+    Where the kernel has no netem (a machine without the sch_netem module), the push service
+    instead answers each request `rtt_ms` late: the same wait per request, which is what
+    caps a sender's rate, but handshakes and TCP's own pacing are not delayed. Returns which."""
+    if os.environ.get("DATELINE_BENCH_DELAYED") == str(rtt_ms):
+        return "netem"
+    probe = "ip link set lo up && tc qdisc add dev lo root netem delay 1ms"
+    if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("tc") and shutil.which("ip")) or \
+            subprocess.run(["unshare", "--net", "sh", "-c", probe], capture_output=True).returncode:
+        print(f"netem is not available here: the push service answers each request {rtt_ms:g} ms late instead")
+        return "answer delay"
+    script = (f"ip link set lo up && tc qdisc add dev lo root netem delay {rtt_ms / 2:g}ms limit 1000000 && "
+              f"exec {sys.executable} {' '.join(map(repr, sys.argv))}")
+    env = {**os.environ, "DATELINE_BENCH_DELAYED": str(rtt_ms)}
+    raise SystemExit(subprocess.run(["unshare", "--net", "sh", "-c", script], env=env).returncode)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subscribers", type=int, default=100_000)
@@ -166,8 +220,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--tls", action="store_true",
                         help="https with HTTP/2 (as real push services), instead of plain HTTP/1.1")
+    parser.add_argument("--httpx", type=int, default=5000, help="subscribers in httpx's (http2=True) timed sample; 0: none")
+    parser.add_argument("--rtt-ms", type=float, default=0.0,
+                        help="the push service this many ms away (a network namespace with netem delay; root)")
     args = parser.parse_args()
     n = args.subscribers
+    delay_kind = in_delayed_network(args.rtt_ms) if args.rtt_ms else ""
 
     folder = Path(tempfile.mkdtemp(prefix="dateline-push-bench-"))
     browser = Browser.new()
@@ -183,7 +241,8 @@ def main() -> None:
         db.dispose()
         ready = multiprocessing.Event()
         shared = {"pem": browser.pem(), "auth": browser.auth_b64(), "vapid": vapid,
-                  "certificates": str(folder) if args.tls else ""}
+                  "certificates": str(folder) if args.tls else "",
+                  "delay": str(args.rtt_ms / 1000 if delay_kind == "answer delay" else 0)}
         service = multiprocessing.Process(target=run_service, args=(port, ready, shared), daemon=True)
         service.start()
         ready.wait(10)
@@ -194,13 +253,15 @@ def main() -> None:
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
         theirs = pywebpush_run(endpoints, browser, pem, min(args.pywebpush, n), cafile)
+        plain = httpx_run(endpoints, browser, key, min(args.httpx, n), cafile) if args.httpx else None
         service.terminate()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
     cores = os.cpu_count()
     wire = "https, HTTP/2 (pywebpush: HTTP/1.1)" if args.tls else "plain HTTP/1.1"
-    print(f"\nOne notification to {n:,} subscribers, push service on loopback ({wire}), "
+    away = f"{args.rtt_ms:g} ms away ({delay_kind})" if args.rtt_ms else "on loopback"
+    print(f"\nOne notification to {n:,} subscribers, push service {away} ({wire}), "
           f"{cores} cores shared by all")
     print(f"{'':34} {'to reach all':>14} {'per second':>12} {'CPU per message':>16}")
     print(f"{'Dateline (' + str(args.workers) + ' processes)':34} {ours['seconds']:>12.1f} s {ours['rate']:>12,.0f} "
@@ -208,7 +269,12 @@ def main() -> None:
     if theirs:
         print(f"{'pywebpush loop (requests)':34} {n / theirs['rate']:>12.1f} s {theirs['rate']:>12,.0f} "
               f"{theirs['cpu_us']:>13.0f} µs   (timed on {min(args.pywebpush, n):,}, extrapolated)")
-        print(f"\nDateline is {ours['rate'] / theirs['rate']:.1f}× pywebpush's loop.")
+    if plain:
+        print(f"{'httpx AsyncClient, http2=True':34} {n / plain['rate']:>12.1f} s {plain['rate']:>12,.0f} "
+              f"{plain['cpu_us']:>13.0f} µs   (timed on {min(args.httpx, n):,}, extrapolated)")
+    if theirs:
+        print(f"\nDateline is {ours['rate'] / theirs['rate']:.1f}× pywebpush's loop"
+              + (f", {ours['rate'] / plain['rate']:.1f}× httpx." if plain else "."))
 
 
 if __name__ == "__main__":

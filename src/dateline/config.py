@@ -132,7 +132,9 @@ class Settings:
         "seconds (news goes stale).", _positive_int,
     )
     push_concurrency: int = _setting(
-        16, "Requests in flight at once to one push service, per server process.", _positive_int
+        16, "HTTP/1.1 connections (a request each at a time) to one push service, per server "
+        "process. Over HTTP/2, as push services speak it, requests go as many at once as the "
+        "service allows, on up to 16 connections of at most 128 each.", _positive_int
     )
     push_lease_seconds: int = _setting(
         30, "Seconds after which deliveries left in flight by a crashed process are sent by "

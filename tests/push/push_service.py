@@ -29,7 +29,9 @@ from typing import Any
 import h2.config
 import h2.connection
 import h2.events
+import h2.settings
 import http_ece
+from hyperframe.frame import GoAwayFrame
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -87,8 +89,13 @@ class Delivery:
 
 class PushService:
     def __init__(self, verify_every: int = 1, retry_after: str = "1", delay: float = 0.0,
-                 tls: bool = False, http2: bool = True, certificate_dir: str | None = None) -> None:
+                 tls: bool = False, http2: bool = True, certificate_dir: str | None = None,
+                 max_streams: int = 100, goaway_after: int = 0) -> None:
         self.tls = tls
+        self.max_streams = max_streams  # HTTP/2: the SETTINGS_MAX_CONCURRENT_STREAMS it sends
+        self.goaway_after = goaway_after  # HTTP/2: a GOAWAY after this many requests on a connection
+        self.in_flight = self.max_in_flight = 0  # requests received and not yet answered
+        self.max_in_flight_per_connection = 0
         self.http2 = http2
         self.certificate_dir = certificate_dir
         self.cafile = ""
@@ -288,6 +295,9 @@ class _Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.h2: h2.connection.H2Connection | None = None
         self.streams: dict[int, tuple[dict[str, str], bytearray]] = {}
+        self.received = 0  # requests on this connection
+        self.waiting = 0  # ... not answered yet
+        self.last_stream_id: int | None = None  # set once it has sent a GOAWAY
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -295,6 +305,9 @@ class _Protocol(asyncio.Protocol):
         tls = transport.get_extra_info("ssl_object")
         if tls is not None and tls.selected_alpn_protocol() == "h2":
             self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+            # In its first SETTINGS, as a real service sends them.
+            self.h2.local_settings = h2.settings.Settings(client=False, initial_values={
+                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.service.max_streams})
             self.h2.initiate_connection()
             self.transport.write(self.h2.data_to_send())  # type: ignore[union-attr]
         self.service.protocols["h2" if self.h2 else "http/1.1"] += 1
@@ -335,11 +348,26 @@ class _Protocol(asyncio.Protocol):
                 self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
             elif isinstance(event, h2.events.StreamEnded):
                 headers, body = self.streams.pop(event.stream_id)
+                if self.last_stream_id is not None and event.stream_id > self.last_stream_id:
+                    continue  # after its GOAWAY: never acted on, as the GOAWAY said
                 status, extra = self.service.handle(headers.get(":path", ""), headers, bytes(body))
+                self._count(+1)
                 self._later(self._h2_answer, event.stream_id, status, extra)
+                self.received += 1
+                if self.received == self.service.goaway_after:
+                    # Written by hand: h2 would refuse to send the answers it still owes.
+                    self.last_stream_id = event.stream_id
+                    self.transport.write(GoAwayFrame(0, last_stream_id=event.stream_id, error_code=0).serialize())
         self.transport.write(self.h2.data_to_send())
 
+    def _count(self, change: int) -> None:
+        self.waiting += change
+        self.service.in_flight += change
+        self.service.max_in_flight = max(self.service.max_in_flight, self.service.in_flight)
+        self.service.max_in_flight_per_connection = max(self.service.max_in_flight_per_connection, self.waiting)
+
     def _h2_answer(self, stream_id: int, status: int, extra: list[tuple[str, str]]) -> None:
+        self._count(-1)
         if self.h2 is None or self.transport is None or self.transport.is_closing():
             return
         self.h2.send_headers(stream_id, [(":status", str(status)), *((k.lower(), v) for k, v in extra)], end_stream=True)

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from dateline.push import webpush
 from dateline.push.client import PushClient, PushHttpError
+from dateline.push.connections import MAX_STREAMS
 from dateline.push.sender import retry_after
 from push_service import PushService
 
@@ -53,8 +54,9 @@ def message(service: PushService, sub: dict[str, object], text: str) -> tuple[li
 
 
 def test_many_requests_share_one_connection_over_tls(tls_service: PushService) -> None:
-    """HTTP/2: 200 requests, 16 at a time, multiplexed on one connection. HTTP/1.1 (a service
-    that offers only that in ALPN): a pool of at most 16 kept-alive connections."""
+    """HTTP/2: 200 requests at once, multiplexed, 100 a connection (what the service allows).
+    HTTP/1.1 (a service that offers only that in ALPN): a pool of at most 16 kept-alive
+    connections."""
     subs = [tls_service.subscribe() for _ in range(200)]
 
     async def send_all() -> list[int]:
@@ -71,7 +73,7 @@ def test_many_requests_share_one_connection_over_tls(tls_service: PushService) -
     for n, sub in enumerate(subs):
         assert tls_service.messages(sub) == [{"text": f"update {n}"}], "decrypted by an independent implementation"
     if tls_service.http2:
-        assert tls_service.protocols == {"h2": 1}
+        assert tls_service.protocols == {"h2": 2}
     else:
         assert set(tls_service.protocols) == {"http/1.1"} and tls_service.protocols["http/1.1"] <= 16
 
@@ -143,3 +145,86 @@ def test_a_service_that_never_answers_times_out(monkeypatch: pytest.MonkeyPatch)
     finally:
         service.stop()
     assert slow.value.retry is True and time.monotonic() - started < 3
+
+
+def send_all(service: PushService, subs: list[dict[str, Any]], concurrency: int = 16) -> list[int]:
+    async def main() -> list[int]:
+        client = PushClient(concurrency=concurrency, allow_loopback=True, ssl_context=service.client_context())
+        try:
+            answers = await asyncio.gather(*(
+                client.post(str(sub["endpoint"]), *message(service, sub, f"update {n}")) for n, sub in enumerate(subs)))
+        finally:
+            await client.aclose()
+        return [answer.status for answer in answers]
+    return run(main())
+
+
+def test_http2_sends_as_many_at_once_as_the_service_allows_then_opens_more_connections() -> None:
+    """The cap of HTTP/1.1 connections (`concurrency`) is not a cap on HTTP/2 streams: with a
+    real round trip to the service, the streams in flight set the pace."""
+    service = PushService(tls=True, max_streams=90, delay=1.0).start()
+    try:
+        subs = [service.subscribe() for _ in range(360)]
+        assert send_all(service, subs, concurrency=16) == [201] * 360
+        assert service.errors == []
+        assert service.max_in_flight_per_connection == 90, "every stream the service allows, and no more"
+        assert service.max_in_flight > 3 * 90 and service.protocols == {"h2": 4}, "full connections: another"
+        for n, sub in enumerate(subs):
+            assert service.messages(sub) == [{"text": f"update {n}"}]
+    finally:
+        service.stop()
+
+
+def test_a_service_allowing_more_streams_than_is_cheap_gets_more_connections_instead() -> None:
+    service = PushService(tls=True, max_streams=10_000, delay=1.0).start()
+    try:
+        subs = [service.subscribe() for _ in range(3 * MAX_STREAMS)]
+        assert send_all(service, subs) == [201] * len(subs)
+        assert service.max_in_flight_per_connection == MAX_STREAMS and service.max_in_flight > 2 * MAX_STREAMS
+        assert service.protocols["h2"] == 3
+    finally:
+        service.stop()
+
+
+def test_a_goaway_sends_nothing_twice_and_loses_nothing() -> None:
+    """The service goes away after 60 requests on each connection, still answering those up
+    to its GOAWAY's last stream: they are read where they were sent, and the rest, which the
+    service says it never acted on, go again on a new connection. Each message arrives once."""
+    service = PushService(tls=True, max_streams=100, delay=0.2, goaway_after=60).start()
+    try:
+        subs = [service.subscribe() for _ in range(300)]
+        assert send_all(service, subs) == [201] * 300
+        assert service.errors == []
+        for n, sub in enumerate(subs):
+            assert service.messages(sub) == [{"text": f"update {n}"}], "exactly once"
+        assert service.protocols["h2"] >= 5  # 300 requests, 60 a connection
+    finally:
+        service.stop()
+
+
+def test_an_address_that_does_not_answer_is_passed_over_for_the_next() -> None:
+    """A push service with several addresses: a refused connection tries the next, and the
+    one that answered is tried first from then on."""
+    service = PushService().start()  # plain http, 127.0.0.1 only
+    sub = service.subscribe()
+
+    async def main() -> tuple[int, list[str]]:
+        client = PushClient(allow_loopback=True)
+        try:
+            first = await client.post(str(sub["endpoint"]), *message(service, sub, "first"))
+            (known,) = client.services.values()
+            known.addresses = ["127.0.0.2", "127.0.0.1"]  # nothing listens on the first: refused
+            for connection in known.idle:  # a new connection, to go through the addresses
+                connection.close()
+            known.idle.clear()
+            second = await client.post(str(sub["endpoint"]), *message(service, sub, "second"))
+            assert first.status == 201
+            return second.status, known.addresses
+        finally:
+            await client.aclose()
+
+    try:
+        assert run(main()) == (201, ["127.0.0.1", "127.0.0.2"])
+        assert service.messages(sub) == [{"text": "first"}, {"text": "second"}]
+    finally:
+        service.stop()

@@ -1,20 +1,29 @@
 """The two ways of speaking to a push service: one HTTP/1.1 connection a request at a
-time, or one HTTP/2 connection with its requests multiplexed (`client.PushClient` picks by
-ALPN and keeps them)."""
+time, or an HTTP/2 connection with its requests multiplexed, as many at once as the service
+allows (`client.PushClient` picks by ALPN and keeps them)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
 from hpack.struct import HeaderWeaklyTyped, NeverIndexedHeaderTuple
 
 MAX_HEADER_BYTES = 16_384
 MAX_BODY_BYTES = 65_536
+# Per HTTP/2 connection, however many the service would allow: h2 counts a connection's open
+# streams on every new one, so a request costs more the more share its connection (measured,
+# with the service 40 ms away: 837 µs of CPU a message with up to 1,000 a connection, 798 µs
+# with 128; benchmarks/push_fanout.py).
+MAX_STREAMS = 128
+STREAMS_BEFORE_SETTINGS = 100  # until the service's SETTINGS arrive (RFC 9113 recommends at least this)
 
 
 class PushHttpError(Exception):
@@ -23,6 +32,11 @@ class PushHttpError(Exception):
     def __init__(self, message: str, retry: bool = True) -> None:
         super().__init__(message)
         self.retry = retry
+
+
+class Unprocessed(PushHttpError):
+    """The service says it never acted on this request (a stream past its GOAWAY, or refused
+    with REFUSED_STREAM): sending it again, on another connection, cannot deliver it twice."""
 
 
 @dataclass(frozen=True)
@@ -104,14 +118,35 @@ def _h2_header(name: str, value: str) -> HeaderWeaklyTyped:
     return NeverIndexedHeaderTuple(name, value) if name == "authorization" else (name, value)
 
 
-class H2Connection:
-    """One HTTP/2 connection to a push service, shared by all its requests."""
+class _GracefulH2(h2.connection.H2Connection):
+    """h2, reading on after a GOAWAY. A service that goes away (a deploy, a connection's age)
+    still answers the requests up to the GOAWAY's last stream id; h2 would close the
+    connection at once and refuse those answers, so each of them would end unknown, to be
+    sent again (twice, if the service had delivered it) or dropped (lost)."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _receive_goaway_frame(self, frame: Any) -> tuple[list[Any], list[h2.events.Event]]:  # hyperframe's GoAwayFrame
+        event = h2.events.ConnectionTerminated()
+        event.error_code = h2.errors._error_code_from_int(frame.error_code)
+        event.last_stream_id = frame.last_stream_id
+        event.additional_data = frame.additional_data or None
+        return [], [event]
+
+
+class H2Connection:
+    """One HTTP/2 connection to a push service, shared by many requests: at most as many at
+    once as the service's SETTINGS_MAX_CONCURRENT_STREAMS (and `MAX_STREAMS`)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 on_room: Callable[[], None] = lambda: None) -> None:
         self.writer = writer
+        self.on_room = on_room  # a stream slot freed, or the connection ended: the service's waiters
+        self.settings_received = False
+        self.settings_arrived = asyncio.Event()  # the service's first SETTINGS: how many streams it allows
+        self.going_away = False  # GOAWAY received: no new requests here
+        self.claimed = 0
         # Our requests are built here from checked parts: h2's per-request checks of them
         # (lower case, no connection headers) would only spend time.
-        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(
+        self.h2 = _GracefulH2(h2.config.H2Configuration(
             client_side=True, header_encoding="utf-8", validate_outbound_headers=False,
             normalize_outbound_headers=False))
         # h2 never indexes an Authorization header, so the VAPID token (about 450 bytes) is
@@ -127,12 +162,33 @@ class H2Connection:
         self._room = asyncio.Event()  # set when flow-control window or a stream slot frees up
         self._reader = asyncio.get_running_loop().create_task(self._read(reader))
 
-    async def request(self, authority: str, target: str, headers: list[tuple[str, str]], body: bytes) -> Response:
-        while len(self.streams) >= self.h2.remote_settings.max_concurrent_streams and not self.closed:
+    @property
+    def limit(self) -> int:
+        allowed = min(self.h2.remote_settings.max_concurrent_streams, MAX_STREAMS)
+        return allowed if self.settings_received else min(allowed, STREAMS_BEFORE_SETTINGS)
+
+    @property
+    def usable(self) -> bool:
+        return not (self.closed or self.going_away)
+
+    @property
+    def has_room(self) -> bool:
+        return self.usable and len(self.streams) + self.claimed < self.limit
+
+    def claim(self) -> None:
+        """Hold a stream slot for a request about to be made (`request(claimed=True)`), so
+        that requests choosing a connection at once do not all choose this one."""
+        self.claimed += 1
+
+    async def request(self, authority: str, target: str, headers: list[tuple[str, str]], body: bytes,
+                      claimed: bool = False) -> Response:
+        if claimed:
+            self.claimed -= 1  # its stream is registered below, before anything is awaited
+        while len(self.streams) >= self.limit and self.usable:
             self._room.clear()
             await self._room.wait()
-        if self.closed:
-            raise ConnectionResetError("the HTTP/2 connection is closed")
+        if not self.usable:
+            raise Unprocessed("the HTTP/2 connection is closing; not sent")
         stream_id = self.h2.get_next_available_stream_id()
         stream = _Stream(asyncio.get_running_loop().create_future())
         self.streams[stream_id] = stream
@@ -178,6 +234,8 @@ class H2Connection:
                 for event in self.h2.receive_data(data):
                     self._handle(event)
                 self.writer.write(self.h2.data_to_send())
+                if self.going_away and not self.streams:
+                    break  # every answer it still owed has come
         except (OSError, h2.exceptions.H2Error, PushHttpError) as exc:
             reason = f"{reason} ({exc})"
         finally:
@@ -187,6 +245,8 @@ class H2Connection:
                     stream.future.set_exception(PushHttpError(reason))
             self.streams.clear()
             self._room.set()
+            self.settings_arrived.set()
+            self.on_room()
             self.writer.close()
 
     def _handle(self, event: h2.events.Event) -> None:
@@ -204,15 +264,37 @@ class H2Connection:
         elif isinstance(event, h2.events.StreamEnded) and stream:
             del self.streams[event.stream_id]
             stream.future.set_result(Response(stream.status, stream.headers, bytes(stream.body)))
-            self._room.set()
+            self._freed()
         elif isinstance(event, h2.events.StreamReset) and stream:
             del self.streams[event.stream_id]
-            stream.future.set_exception(PushHttpError(f"the push service reset the request (code {event.error_code})"))
-            self._room.set()
-        elif isinstance(event, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
+            refused = event.error_code == h2.errors.ErrorCodes.REFUSED_STREAM
+            kind = Unprocessed if refused else PushHttpError
+            stream.future.set_exception(kind(f"the push service reset the request (code {event.error_code})"))
+            self._freed()
+        elif isinstance(event, h2.events.RemoteSettingsChanged):
+            self.settings_received = True
+            self.settings_arrived.set()
+            self._freed()
+        elif isinstance(event, h2.events.WindowUpdated):
             self._room.set()
         elif isinstance(event, h2.events.ConnectionTerminated):
-            raise PushHttpError(f"the push service ended the connection (code {event.error_code})")
+            self._going_away(event)
+
+    def _freed(self) -> None:
+        self._room.set()
+        if self.usable:
+            self.on_room()
+
+    def _going_away(self, event: h2.events.ConnectionTerminated) -> None:
+        """Requests past `last_stream_id` were never acted on: they go again elsewhere. Those
+        up to it are still answered here, then the connection closes."""
+        self.going_away = True
+        last = event.last_stream_id if event.last_stream_id is not None else 2**31
+        for stream_id in [sid for sid in self.streams if sid > last]:
+            self.streams.pop(stream_id).future.set_exception(
+                Unprocessed(f"the push service went away (code {event.error_code}) before this request"))
+        self._room.set()
+        self.on_room()  # waiting requests: to another connection
 
     def close(self) -> None:
         self.closed = True
