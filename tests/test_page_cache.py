@@ -179,3 +179,30 @@ def test_revalidations_alone_keep_the_page_answered_from_memory(client: TestClie
     assert client.get(f"/stories/{live_story}", headers=conditional).status_code == 304
     assert cache.door_hits == hits + 1
     assert client.get("/healthz").json()["pages"]["door_hits"] == hits + 1
+
+
+def test_readers_catch_up_is_answered_at_the_door_exactly_as_the_ordinary_way(
+        client: TestClient, site: Site, live_story: str) -> None:
+    post(client, site, live_story, "Polling stations close.")
+    path = f"/api/v1/stories/{live_story}/events?after=0&limit=50"
+    answers = client.app.state.answers  # type: ignore[attr-defined]
+    ordinary = raw(client, path, "br")
+    hits = answers.door_hits
+    door = raw(client, path, "br")
+    assert answers.door_hits == hits + 1
+    assert door[0] == ordinary[0] == 200 and door[2] == ordinary[2]
+    names = ("content-type", "content-encoding", "etag", "vary", "cache-control", "last-modified",
+             "content-security-policy", "x-content-type-options")
+    assert {n: door[1].get(n) for n in names} == {n: ordinary[1].get(n) for n in names}
+    assert door[1]["vary"] == "Authorization, Cookie, Accept-Encoding"
+    # Anything but a reader's plain question goes the ordinary way, which words any refusal.
+    for other, status in ((path + "&x=1", 200), (f"/api/v1/stories/{live_story}/events?limit=0", 422),
+                          (f"/api/v1/stories/{live_story}/events?after=-1", 422)):
+        assert client.get(other).status_code == status, other
+    member = client.get(path, headers=site.auth("eve"))
+    assert member.status_code == 200 and member.headers["etag"] != door[1]["etag"]
+    assert client.get(path, headers={"Cookie": "x=1"}).status_code == 200
+    assert answers.door_hits == hits + 1, "none of those was answered at the door"
+    # A new event is in the very next answer.
+    post(client, site, live_story, "The first results are due at midnight.")
+    assert "The first results are due at midnight." in client.get(path).text

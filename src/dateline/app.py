@@ -25,7 +25,7 @@ from .live import Live
 from .live.stream import check_direct_path
 from .newsroom.pages import SignInRequired, sign_in_redirect
 from .push.sender import PushSender
-from .reader.page_cache import PageCache
+from .reader.page_cache import PageCache, catch_up_door, story_door
 from .reader.pages import error_page
 from .web import problems
 from .web.middleware import BodyLimit, SecurityHeaders
@@ -35,8 +35,8 @@ from .web.rate_limit import AddressLimit
 class DatelineApp(FastAPI):
     """FastAPI, with the routes of `door` answered before anything else.
 
-    A story's first page, when it is current in the page cache, is answered here too, from
-    memory (`reader/page_cache.py`): it is what a breaking story's readers all ask for.
+    A story's first page and readers' catch-up answers, when current in memory, are answered
+    here too (`reader/page_cache.py`): they are what a breaking story's readers all ask for.
 
     `/stories/{slug}/live` is the one route that holds hundreds of thousands of connections
     open. Served here, ahead of the middleware, it gets uvicorn's own `send`, so its events
@@ -45,12 +45,13 @@ class DatelineApp(FastAPI):
     """
 
     door: Sequence[Route] = ()  # the app's own, set by create_app
-    pages: PageCache | None = None
+    held: Sequence[PageCache] = ()  # pages and catch-up answers, set by create_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and self.pages is not None
-                and await self.pages.answer(scope, send)):
-            return  # a story's page, current and in memory: its bytes, and nothing else runs
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            for cache in self.held:
+                if await cache.answer(scope, send):
+                    return  # current and in memory: its bytes, and nothing else runs
         if scope["type"] == "http" and scope["method"] == "GET":
             for route in self.door:
                 match, child_scope = route.matches(scope)
@@ -123,8 +124,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_exception_handler(405, method_not_allowed)
     app.state.photo_decoding = asyncio.Semaphore(uploads.DECODING_AT_ONCE)
     app.door = routes.install(app, live, settings)
-    app.pages = app.state.pages = PageCache(live.follower.current)
-    app.state.answers = PageCache(live.follower.current, max_pages=1_000, max_bytes=16 * 1024 * 1024)  # catch-up API
+    app.state.pages = PageCache(live.follower.current, door=story_door)
+    app.state.answers = PageCache(live.follower.current, max_pages=1_000, max_bytes=16 * 1024 * 1024,
+                                  door=catch_up_door)  # readers' catch-up API
+    app.held = (app.state.pages, app.state.answers)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, own_limits=uploads.body_limits(settings))
     app.add_middleware(SecurityHeaders)
     return app

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Query, Request, Response
 
-from ..reader.page_cache import CachedPage, PageCache
+from ..reader.page_cache import CATCH_UP_LIMIT, MAX_CATCH_UP_LIMIT, CachedPage, PageCache, catch_up_key
 from ..stories import events, posting
 from ..times import http_date
 from ..vocabulary import MAX_ID, Audience
@@ -25,7 +25,7 @@ VARY = "Authorization, Cookie, Accept-Encoding"
 def list_events(
     slug: SlugPath, request: Request, db: Db, user: Viewer,
     after: Annotated[int, Query(ge=0, le=MAX_ID, description="Last event id seen; 0 for all.")] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    limit: Annotated[int, Query(ge=1, le=MAX_CATCH_UP_LIMIT)] = CATCH_UP_LIMIT,
 ) -> Response:
     """The story's events after `after`, in order, as visible now."""
     audience = audience_of(user)
@@ -39,13 +39,16 @@ def list_events(
         else:
             etag = f'"ev{story.last_event_id}-{after}-{limit}"'
         cache_control = "private, no-cache" if newsroom else "public, max-age=1, stale-while-revalidate=5"
+        # Readers' answers are the same bytes for everyone at this version and cursor: made
+        # and compressed once (the cache is their own, so no flood of cursors evicts pages),
+        # and answered at the door while current. Looked up before the 304, which confirms
+        # the held answer for the door too.
+        answers: PageCache = request.app.state.answers
+        key = catch_up_key(slug, after, limit)
+        held = None if newsroom else answers.get(key, etag)
         if (cached := not_modified(request, etag, cache_control, {"Vary": VARY})) is not None:
             return cached
-        # Readers' answers are the same bytes for everyone at this version and cursor: made
-        # and compressed once (the cache is their own, so no flood of cursors evicts pages).
-        answers: PageCache = request.app.state.answers
-        key = ("events", story.id, after, limit)
-        if not newsroom and (held := answers.get(key, etag)) is not None:
+        if held is not None:
             return _send(request, held)
         page = events.read_after(conn, story.id, after, limit + 1, audience=audience)
     has_more = len(page) > limit
@@ -59,7 +62,7 @@ def list_events(
     # Members get newsroom events too: a cache must not hand one answer to the other.
     headers = {"Content-Type": "application/json", "Cache-Control": cache_control,
                "Vary": VARY, "Last-Modified": http_date(story.updated_at)}
-    answer = CachedPage(etag, Encoded.of(body.encode()), headers)
+    answer = CachedPage(etag, Encoded.of(body.encode()), headers, story.id, story.last_event_id)
     return _send(request, answer if newsroom else answers.put(key, answer))
 
 

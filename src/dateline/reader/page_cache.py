@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from starlette.types import Scope, Send
 
+from ..vocabulary import MAX_ID
 from ..web.compression import Encoded, accepted
 from ..web.http_cache import matches
 from ..web.middleware import SECURITY_HEADERS
@@ -36,6 +37,9 @@ MAX_PAGES = 2_000
 MAX_BYTES = 64 * 1024 * 1024
 RECHECK_SECONDS = 2.0
 STORY_PREFIX = "/stories/"
+API_PREFIX = "/api/v1/stories/"
+EVENTS_SUFFIX = "/events"
+CATCH_UP_LIMIT, MAX_CATCH_UP_LIMIT = 500, 1000  # as api/events.py declares them
 
 
 @dataclass(slots=True)
@@ -51,7 +55,10 @@ class CachedPage:
 
     def __post_init__(self) -> None:
         common = [(k.lower().encode(), v.encode()) for k, v in self.headers.items()]
-        common += [(b"etag", self.etag.encode()), (b"vary", b"Accept-Encoding"), *SECURITY_HEADERS]
+        common.append((b"etag", self.etag.encode()))
+        if not any(name == b"vary" for name, _ in common):
+            common.append((b"vary", b"Accept-Encoding"))
+        common += SECURITY_HEADERS
         lists: list[list[tuple[bytes, bytes]]] = []
         for coding, body in ((None, self.encoded.identity), ("gzip", self.encoded.gzip), ("br", self.encoded.br)):
             if body is None:
@@ -65,8 +72,9 @@ class CachedPage:
 
 class PageCache:
     def __init__(self, current: Callable[[int, int], bool], max_pages: int = MAX_PAGES,
-                 max_bytes: int = MAX_BYTES) -> None:
+                 max_bytes: int = MAX_BYTES, door: Callable[[Scope], Hashable | None] | None = None) -> None:
         self.current = current  # (story id, version): still the newest? (`Follower.current`)
+        self.door = door  # a request's key, where the door may answer it (`story_door`, `catch_up_door`)
         self.max_pages = max_pages
         self.max_bytes = max_bytes
         self.pages: OrderedDict[Hashable, CachedPage] = OrderedDict()
@@ -100,13 +108,10 @@ class PageCache:
             return page
 
     async def answer(self, scope: Scope, send: Send) -> bool:
-        """Serve a story's first page from memory if it is held and current; False to let
-        the request go the ordinary way."""
-        path = scope["path"]
-        if scope["query_string"] or not isinstance(path, str) or not path.startswith(STORY_PREFIX):
-            return False
-        slug = path[len(STORY_PREFIX):]
-        page = self.pages.get(story_key(slug))
+        """Serve a page (or answer) from memory if the door knows its address, it is held and
+        it is current; False to let the request go the ordinary way."""
+        key = self.door(scope) if self.door is not None else None
+        page = None if key is None else self.pages.get(key)
         if page is None or page.story_id is None or not self.current(page.story_id, page.version):
             return False
         if time.monotonic() - page.checked_at > RECHECK_SECONDS:
@@ -139,3 +144,42 @@ class PageCache:
 
 def story_key(slug: str, order: str = "newest", cursor: int = 0) -> tuple[str, str, str, int]:
     return ("story", slug, order, cursor)
+
+
+def catch_up_key(slug: str, after: int, limit: int) -> tuple[str, str, int, int]:
+    return ("events", slug, after, limit)
+
+
+def story_door(scope: Scope) -> Hashable | None:
+    """`/stories/{slug}`, with no query: a story's first page, as everyone shares it."""
+    path: str = scope["path"]
+    if scope["query_string"] or not path.startswith(STORY_PREFIX):
+        return None
+    slug = path[len(STORY_PREFIX):]
+    return None if "/" in slug else story_key(slug)
+
+
+def catch_up_door(scope: Scope) -> Hashable | None:
+    """`/api/v1/stories/{slug}/events?after=N[&limit=M]` asked anonymously (no credentials,
+    no cookie: a reader's answer, the same for all). Anything else goes the ordinary way,
+    which also words every refusal."""
+    path: str = scope["path"]
+    if not (path.startswith(API_PREFIX) and path.endswith(EVENTS_SUFFIX)):
+        return None
+    slug = path[len(API_PREFIX):-len(EVENTS_SUFFIX)]
+    if not slug or "/" in slug:
+        return None
+    for name, _ in scope["headers"]:
+        if name in (b"authorization", b"cookie"):
+            return None
+    params = {"after": 0, "limit": CATCH_UP_LIMIT}
+    query: bytes = scope["query_string"]
+    for pair in query.split(b"&") if query else ():
+        name, _, value = pair.partition(b"=")
+        field = name.decode("latin-1")
+        if field not in params or not value.isdigit() or len(value) > 12:
+            return None
+        params[field] = int(value)
+    if not 1 <= params["limit"] <= MAX_CATCH_UP_LIMIT or params["after"] > MAX_ID:
+        return None  # the ordinary way says why
+    return catch_up_key(slug, params["after"], params["limit"])
