@@ -35,9 +35,9 @@ def list_events(
         # What this audience can see: readers' events move `last_event_id`; the newsroom's
         # validator also covers newsroom-only events (a held post, who is editing).
         if newsroom:
-            etag = f'"evn{events.story_last_id(conn, story.id, audience)}-{after}-{limit}"'
+            etag = f'W/"evn{events.story_last_id(conn, story.id, audience)}-{after}-{limit}"'
         else:
-            etag = f'"ev{story.last_event_id}-{after}-{limit}"'
+            etag = f'W/"ev{story.last_event_id}-{after}-{limit}"'
         cache_control = "private, no-cache" if newsroom else "public, max-age=1, stale-while-revalidate=5"
         # Readers' answers are the same bytes for everyone at this version and cursor: made
         # and compressed once (the cache is their own, so no flood of cursors evicts pages),
