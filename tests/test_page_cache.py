@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import time
 
 import brotli
 import pytest
@@ -206,3 +207,23 @@ def test_readers_catch_up_is_answered_at_the_door_exactly_as_the_ordinary_way(
     # A new event is in the very next answer.
     post(client, site, live_story, "The first results are due at midnight.")
     assert "The first results are due at midnight." in client.get(path).text
+
+
+def test_newsroom_only_events_leave_the_page_answered_at_the_door(client: TestClient, site: Site) -> None:
+    """A reporter's post held for approval is an event for the newsroom alone: readers' page
+    has not changed, so it is still answered from memory once this process has read it."""
+    answer = client.post("/api/v1/stories", json={"headline": "Vetted", "status": "live", "requires_approval": True},
+                         headers=site.auth("eve"))
+    assert answer.status_code == 201, answer.text
+    live_story = answer.json()["slug"]
+    client.get(f"/stories/{live_story}")
+    cache = client.app.state.pages  # type: ignore[attr-defined]
+    response = client.post(f"/api/v1/stories/{live_story}/entries", json={"body": "Held for the desk"},
+                           headers=site.auth("rita"))
+    assert response.status_code == 201 and response.json()["status"] == "pending", response.text
+    hits = cache.door_hits
+    deadline = time.monotonic() + 10
+    while cache.door_hits == hits and time.monotonic() < deadline:
+        assert "Held for the desk" not in client.get(f"/stories/{live_story}").text
+        time.sleep(0.05)
+    assert cache.door_hits > hits, "never answered at the door again"

@@ -36,8 +36,9 @@ class Follower:
         self.poll_seconds = poll_seconds
         self.on_story_event = on_story_event
         self.last_id = 0
-        # Each story's newest event id read since start: a page rendered at an older one is
-        # stale (reader/page_cache.py). Every event counts, the newsroom's too: harmless.
+        # Each story's newest readers' event id read since start: a page rendered at an older
+        # one is stale (reader/page_cache.py). Newsroom-only events leave readers' pages as
+        # they are, and do not move `stories.last_event_id`, so they are not counted.
         self.latest: dict[int, int] = {}
         # Commits of this process that appended events, and how many of them the last read of
         # the log covers: while they differ, this process has written what it has not read.
@@ -139,7 +140,9 @@ class Follower:
                 frame = sse.event(event.id, event.type, event.data)
                 story = self._hold(event, frame)
                 self.hub.publish(event.story_id, event.id, frame, event.public)
-                self.last_id = self.latest[event.story_id] = event.id
+                if event.public:  # what moves a story's readers' version (`stories.last_event_id`)
+                    self.latest[event.story_id] = event.id
+                self.last_id = event.id
                 if story is not None and self.on_story_event:
                     self.on_story_event(event.story_id, story)
                 # Let readers' streams write before the next event: a burst bigger than a

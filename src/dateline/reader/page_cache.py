@@ -10,9 +10,11 @@ story has a newer version than the page held, and a post written by this very pr
 never missed while the follower has yet to read it (`Follower.current`). In case the follower
 itself falls behind, a page is served at the door for at most `RECHECK_SECONDS` after the
 database last confirmed it; then one request goes the ordinary way, which reads the story,
-and either confirms the page or renders the new one. Other pages (older updates, oldest
-first, a single update, the front page) go the ordinary way every time: one indexed read,
-then these bytes if the version has not changed.
+and either confirms the page or renders the new one. Readers' catch-up answers (asked with
+no credentials, `after` and `limit` alone) are held and answered at the door the same way,
+in a cache of their own. Other pages (older updates, oldest first, a single update, the
+front page) go the ordinary way every time: one indexed read, then these bytes if the
+version has not changed.
 
 Bounded: at most `MAX_PAGES` pages and `MAX_BYTES` bytes (all encodings counted), the least
 recently used going first.
