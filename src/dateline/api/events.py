@@ -67,8 +67,4 @@ def list_events(
 
 
 def _send(request: Request, answer: CachedPage) -> Response:
-    coding, body = answer.encoded.pick(request.headers.get("accept-encoding"))
-    headers = {**answer.headers, "ETag": answer.etag}
-    if coding:
-        headers["Content-Encoding"] = coding
-    return Response(body, media_type=headers.pop("Content-Type"), headers=headers)
+    return answer.response(request.headers.get("accept-encoding"))

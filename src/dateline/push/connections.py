@@ -140,8 +140,8 @@ class H2Connection:
                  on_room: Callable[[], None] = lambda: None) -> None:
         self.writer = writer
         self.on_room = on_room  # a stream slot freed, or the connection ended: the service's waiters
-        self.settings_received = False
-        self.settings_arrived = asyncio.Event()  # the service's first SETTINGS: how many streams it allows
+        # The service's first SETTINGS (how many streams it allows); also set once closed.
+        self.settings_arrived = asyncio.Event()
         self.going_away = False  # GOAWAY received: no new requests here
         self.claimed = 0
         # Our requests are built here from checked parts: h2's per-request checks of them
@@ -165,7 +165,7 @@ class H2Connection:
     @property
     def limit(self) -> int:
         allowed = min(self.h2.remote_settings.max_concurrent_streams, MAX_STREAMS)
-        return allowed if self.settings_received else min(allowed, STREAMS_BEFORE_SETTINGS)
+        return allowed if self.settings_arrived.is_set() else min(allowed, STREAMS_BEFORE_SETTINGS)
 
     @property
     def usable(self) -> bool:
@@ -272,7 +272,6 @@ class H2Connection:
             stream.future.set_exception(kind(f"the push service reset the request (code {event.error_code})"))
             self._freed()
         elif isinstance(event, h2.events.RemoteSettingsChanged):
-            self.settings_received = True
             self.settings_arrived.set()
             self._freed()
         elif isinstance(event, h2.events.WindowUpdated):

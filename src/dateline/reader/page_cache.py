@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
+from starlette.responses import Response
 from starlette.types import Scope, Send
 
 from ..vocabulary import MAX_ID
@@ -70,6 +71,16 @@ class CachedPage:
             lists.append([*common, *extra, (b"content-length", str(len(body)).encode())])
         not_modified = [(n, v) for n, v in common if n in (b"etag", b"cache-control", b"vary", b"last-modified")]
         self.raw = (*lists, not_modified)
+
+
+    def response(self, accept_encoding: str | None) -> Response:
+        """This page as the ordinary way answers it, with the headers the door sends (the
+        security headers are the middleware's there)."""
+        coding, body = self.encoded.pick(accept_encoding)
+        headers = {"Vary": "Accept-Encoding", **self.headers, "ETag": self.etag}
+        if coding:
+            headers["Content-Encoding"] = coding
+        return Response(body, media_type=headers.pop("Content-Type"), headers=headers)
 
 
 class PageCache:

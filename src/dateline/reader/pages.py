@@ -21,7 +21,7 @@ from ..stories import entries
 from ..stories import story as stories
 from ..times import http_date
 from ..vocabulary import MAX_ID
-from ..web.compression import Encoded, headers_for
+from ..web.compression import Encoded
 from ..web.deps import EntryId
 from ..web.http_cache import not_modified
 from ..web.templates import templates
@@ -57,10 +57,7 @@ def _render(request: Request, key: tuple[object, ...], name: str, etag: str, mod
 
 
 def _answer(request: Request, page: CachedPage) -> Response:
-    coding, body = page.encoded.pick(request.headers.get("accept-encoding"))
-    headers = {**page.headers, "ETag": page.etag, **headers_for(coding)}
-    media_type = headers.pop("Content-Type")
-    return Response(body, media_type=media_type, headers=headers)
+    return page.response(request.headers.get("accept-encoding"))
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
