@@ -58,17 +58,7 @@ def test_many_requests_share_one_connection_over_tls(tls_service: PushService) -
     HTTP/1.1 (a service that offers only that in ALPN): a pool of at most 16 kept-alive
     connections."""
     subs = [tls_service.subscribe() for _ in range(200)]
-
-    async def send_all() -> list[int]:
-        client = PushClient(concurrency=16, allow_loopback=True, ssl_context=tls_service.client_context())
-        try:
-            answers = await asyncio.gather(*(
-                client.post(str(sub["endpoint"]), *message(tls_service, sub, f"update {n}")) for n, sub in enumerate(subs)))
-        finally:
-            await client.aclose()
-        return [answer.status for answer in answers]
-
-    assert run(send_all()) == [201] * 200
+    assert send_all(tls_service, subs) == [201] * 200
     assert tls_service.errors == []
     for n, sub in enumerate(subs):
         assert tls_service.messages(sub) == [{"text": f"update {n}"}], "decrypted by an independent implementation"

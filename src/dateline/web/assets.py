@@ -23,7 +23,7 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .compression import FILE_BROTLI_QUALITY, Encoded, headers_for
+from .compression import FILE_BROTLI_QUALITY, Encoded
 from .http_cache import matches
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -98,7 +98,7 @@ class Assets:
             return Response(status_code=304, headers=headers)
         coding, body = encoded.pick(request.headers.get("accept-encoding"))
         if coding:
-            headers.update(headers_for(coding))
+            headers["Content-Encoding"] = coding
         return Response(body, media_type=asset.content_type, headers=headers)
 
 

@@ -71,11 +71,3 @@ def accepted(accept_encoding: str) -> tuple[str, ...]:
     star = weights.get("*", 0.0)
     chosen = [(weights.get(coding, star), -rank, coding) for rank, coding in enumerate(ENCODINGS)]
     return tuple(coding for weight, _, coding in sorted(chosen, reverse=True) if weight > 0)
-
-
-def headers_for(coding: str | None) -> dict[str, str]:
-    """What an answer that varies by encoding says of it."""
-    headers = {"Vary": "Accept-Encoding"}
-    if coding:
-        headers["Content-Encoding"] = coding
-    return headers
