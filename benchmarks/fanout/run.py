@@ -55,7 +55,7 @@ import servers  # noqa: E402
 from procstats import cpu_seconds, pss_bytes, rss_bytes, tree_cpu_seconds  # noqa: E402
 
 READERS_PER_CLIENT = 16_000  # a process may hold 20,000 open files here (ulimit -n)
-SERVER_NAMES = ["dateline", "sse-starlette", "nchan"]
+SERVER_NAMES = ["dateline", "sse-starlette", "nchan", *servers.DatelineOn.COMMANDS]
 DELIVERIES_PER_SECOND = 20_000  # the default offered load, N × posts/s
 
 
@@ -128,6 +128,8 @@ def percentile(ordered: list[int], q: float) -> float:
 def make_server(name: str, workers: int, scratch: Path, max_streams: int) -> servers.Server:
     if name == "dateline":
         return servers.Dateline(workers, scratch, max_streams)
+    if name in servers.DatelineOn.COMMANDS:
+        return servers.DatelineOn(name, workers, scratch, max_streams)
     if name == "sse-starlette":
         return servers.SseStarlette(workers, scratch)
     if name == "nchan":

@@ -15,6 +15,7 @@ client measures each the same way.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -183,7 +184,7 @@ class Dateline(Server):
         run("init")
         run("user", "add", "bench", "--role", "editor")
         self.token = run("token", "create", "bench")
-        self._spawn([*dateline, "serve", "--workers", str(self.workers), "--port", str(self.port)], env)
+        self._spawn(self.serve_command(dateline), env)
         self._wait_until_up("/api/v1/stories")
         self.http.headers["Authorization"] = f"Bearer {self.token}"
         response = self.http.post("/api/v1/stories", json={"headline": "Fan-out benchmark", "slug": SLUG,
@@ -191,11 +192,43 @@ class Dateline(Server):
         if response.status_code != 201:
             raise RuntimeError(f"cannot create the story: {response.status_code} {response.text}")
 
+    def serve_command(self, dateline: list[str]) -> list[str]:
+        return [*dateline, "serve", "--workers", str(self.workers), "--port", str(self.port)]
+
     def publish(self, seq: int) -> None:
         text = marker(seq, time.time_ns())
         response = self.http.post(f"/api/v1/stories/{SLUG}/entries", json={"kind": "text", "body": text})
         if response.status_code != 201:
             raise RuntimeError(f"post {seq} refused: {response.status_code} {response.text}")
+
+
+class DatelineOn(Dateline):
+    """The same app (`create_app`, the same settings from the environment) under another ASGI
+    server: what the readers' stream costs through ASGI `send`, without `dateline serve`'s
+    protocol of its own (live/connection.py). The choice of that protocol rests on these."""
+
+    COMMANDS: ClassVar[dict[str, list[str]]] = {
+        # uvicorn's own httptools protocol: the ASGI stream, written straight to the socket
+        "dateline-uvicorn": ["-m", "uvicorn", "dateline.app:create_app", "--factory", "--http", "httptools",
+                             "--no-access-log", "--log-level", "warning", "--no-server-header",
+                             "--timeout-worker-healthcheck", "30", "--workers", "{workers}", "--port", "{port}"],
+        "dateline-granian": ["-m", "granian", "--interface", "asgi", "--factory", "--workers", "{workers}",
+                             "--port", "{port}", "--no-ws", "--log-level", "warning", "--backlog", "65535",
+                             "--backpressure", "20000", "dateline.app:create_app"],  # its default: 512 requests a worker
+        "dateline-hypercorn": ["-m", "hypercorn", "--workers", "{workers}", "--bind", "127.0.0.1:{port}",
+                               "--log-level", "warning", "--worker-class", "uvloop", "dateline.app:create_app()"],
+    }
+
+    def __init__(self, name: str, workers: int, scratch: Path, max_streams: int) -> None:
+        self.name = name  # type: ignore[misc]  # the base class names the scratch folder by it
+        super().__init__(workers, scratch, max_streams)
+        self.settings.update(asgi_server=name.removeprefix("dateline-"))
+
+    def serve_command(self, dateline: list[str]) -> list[str]:
+        module = self.COMMANDS[self.name][1]
+        if importlib.util.find_spec(module) is None:
+            raise Unavailable(f"{module} is not installed (pip install {module})")
+        return [sys.executable, *(a.format(workers=self.workers, port=self.port) for a in self.COMMANDS[self.name])]
 
 
 class SseStarlette(Server):

@@ -89,7 +89,7 @@ class MediaFromDatabase:
 
 def install(app: FastAPI, live: Live, settings: Settings) -> list[Route]:
     """Put every route on `app`; returns the routes to answer at the door."""
-    at_the_door = [Route("/stories/{slug}/live", LiveEndpoint(live), methods=["GET"])]
+    at_the_door = [Route("/stories/{slug}/live", live.endpoint, methods=["GET"])]
     app.router.routes.extend(at_the_door)
     app.router.routes.append(
         Route("/newsroom/stories/{slug}/live", LiveEndpoint(live, Audience.newsroom), methods=["GET"])

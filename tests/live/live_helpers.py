@@ -35,6 +35,7 @@ from conftest import Site, free_port
 from dateline.stories import events
 from dateline.app import create_app
 from dateline.config import Settings
+from dateline.web.server import HttpProtocol
 
 T = TypeVar("T")
 
@@ -50,7 +51,7 @@ class _Server(uvicorn.Server):
 class InProcessServer:
     """The app under uvicorn in a thread of this process, on the site's database."""
 
-    def __init__(self, site: Site, **settings: Any) -> None:
+    def __init__(self, site: Site, http: Any = HttpProtocol, **settings: Any) -> None:
         self.settings = Settings.from_env({}, database_url=site.url, log_level="warning", **settings)
         self.app = create_app(self.settings, site.db)
         self.live = self.app.state.live
@@ -58,6 +59,7 @@ class InProcessServer:
         config = uvicorn.Config(
             self.app, host="127.0.0.1", port=self.port, log_config=None, log_level="warning",
             access_log=False, lifespan="on", timeout_graceful_shutdown=1,
+            http=http,  # as `dateline serve` runs it (readers' streams on their own protocol), or "httptools"
         )
         self.server = _Server(config)
         self.thread = threading.Thread(target=self.server.run, name="dateline-test-server", daemon=True)

@@ -61,9 +61,10 @@ class SSEParser:
     def feed(self, chunk: bytes, final: bool = False) -> list[Event | Comment]:
         text = self._decoder.decode(chunk, final)
         if not self._started and (text or final):
+            # One BOM at the very start is dropped; a second one, in this chunk or the next, is text.
+            self._started = True
             if text.startswith("\ufeff"):
                 text = text[1:]
-            self._started = bool(text) or final
         self._pending += text
         out: list[Event | Comment] = []
         while True:
@@ -182,6 +183,7 @@ class SSEStream:
         self._chunked = False
         self._chunk_left = 0
         self._eof = False
+        self.ended_cleanly = False  # the last chunk came (not just the connection closing)
         self.body_bytes = 0
         self.status = 0
         self.headers: dict[str, str] = {}
@@ -235,7 +237,7 @@ class SSEStream:
                 size_line, rest = self._raw.split(b"\r\n", 1)
                 size = int(size_line.split(b";")[0], 16)
                 if size == 0:
-                    self._eof = True
+                    self._eof = self.ended_cleanly = True
                     self._raw = b""
                     break
                 self._raw = rest

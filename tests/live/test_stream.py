@@ -319,26 +319,6 @@ def test_open_stream_gets_no_draft_content(site: Site, serve) -> None:  # noqa: 
         )
 
 
-def test_under_uvicorn_streams_are_written_straight_to_the_socket(site: Site, serve) -> None:  # noqa: F811
-    """The hub writes each event to the reader's transport: no task of the reader wakes up
-    for it. Ending the story's public stream (back to draft) still ends the response cleanly."""
-    server = serve()
-    api = server.api()
-    slug = api.story()
-    server.settle()
-    with SSEStream(server.live_url(slug)) as stream:
-        wait_for(lambda: server.hub_count() == 1, what="the reader in the hub")
-        (subscriber,) = server.subscribers()
-        wait_for(lambda: server.call(lambda: subscriber.transport is not None), what="the stream to go direct")
-        assert server.call(lambda: subscriber.chunked) is True
-        posted = [api.post(slug, f"Direct {n}") for n in range(3)]
-        assert [stream.next_event().json() for _ in posted] == posted
-        api.patch_story(slug, status="draft")
-        (last,) = stream.read_to_end(timeout=10)  # the story's change, then a clean end
-        assert isinstance(last, Event) and last.type == "story.updated" and last.json()["status"] == "draft"
-    wait_for(lambda: server.hub_count() == 0, what="an empty hub")
-
-
 def test_a_newsroom_stream_ends_when_its_session_does(site: Site, serve) -> None:  # noqa: F811
     """Let in by a session, a newsroom stream does not outlive it: signed out here, it ends
     within a heartbeat; a reader's stream is not affected."""

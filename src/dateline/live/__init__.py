@@ -10,11 +10,14 @@ themselves; `Health` answers `/healthz`.
 
 from __future__ import annotations
 
+import asyncio
 import resource
 from collections.abc import Callable
+from typing import Any
 
 from ..config import Settings
 from ..db import Database
+from . import connection
 from .brokers import Broker, broker_for
 from .follower import Follower
 from .health import Health
@@ -50,6 +53,13 @@ class Live:
         self.pruner = Pruner(db, settings.event_retention_days, self.lookups.forget_oldest)
         self._nudge_listeners: list[Callable[[], None]] = []
         self.health = Health(db, self)
+        self.endpoint = LiveEndpoint(self)  # the readers' stream (also behind connection.py)
+
+    def take_over(self, transport: asyncio.Transport, server_state: Any, slug: str,
+                  headers: list[tuple[bytes, bytes]], query_string: bytes, paused: bool) -> None:
+        """A readers' stream gets its connection to itself (`web/server.py` calls this once
+        the request head is in; see connection.py)."""
+        connection.take_over(self, transport, server_state, slug, headers, query_string, paused)
 
     def add_nudge_listener(self, listener: Callable[[], None]) -> None:
         """Also call `listener` (in the event loop) whenever the broker says another process

@@ -43,7 +43,11 @@ class Follower:
         # Commits of this process that appended events, and how many of them the last read of
         # the log covers: while they differ, this process has written what it has not read.
         self.commits = self.commits_read = 0
+        # Likewise the nudges of other processes (through the broker): an event written
+        # elsewhere and not read here yet.
+        self.nudges = self.nudges_read = 0
         self.read_at = time.monotonic()  # of the last read of the log that succeeded (/healthz)
+        self.reads_started = self.reads_done = 0  # reads of the log begun, and the last one complete
         self._wake = asyncio.Event()
         self._read = asyncio.Event()  # set, and replaced, after each read of the log
         self._task: asyncio.Task[None] | None = None
@@ -69,6 +73,8 @@ class Follower:
             await self._task
 
     def nudge(self) -> None:
+        """Another process has written (the broker says so)."""
+        self.nudges += 1
         self._wake.set()
 
     def nudge_threadsafe(self) -> None:
@@ -81,12 +87,33 @@ class Follower:
         """Wait, at most `timeout` seconds, until this process has read the log up to
         `event_id`: a reader coming from another node may be a moment ahead of this one, and
         one read of the log answers them all. False if it has not by then."""
-        if self.last_id >= event_id:
+        return await self._read_until(lambda: self.last_id >= event_id, timeout)
+
+    @property
+    def settled(self) -> bool:
+        """Nothing is known to be in the log that this process has not read: no commit of its
+        own, no broker's nudge, since the last complete read began."""
+        return self.commits_read == self.commits and self.nudges_read == self.nudges
+
+    async def fresh(self, timeout: float) -> bool:
+        """At once when settled; otherwise wait, at most `timeout` seconds, for a read of the
+        log that begins after this call. Either way this process has then handed out all it
+        has heard of, and its window answers a replay as the log would (an entry deleted a
+        moment ago left out). Readers arriving together share that one read. False if none
+        completed in time (the database may be down)."""
+        if self.settled:
+            return True
+        ticket = self.reads_started + 1
+        return await self._read_until(lambda: self.reads_done >= ticket, timeout)
+
+    async def _read_until(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Wake the follower and wait, read after read, until `done()`; False at `timeout`."""
+        if done():
             return True
         self._wake.set()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.last_id < event_id:
+        while not done():
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
@@ -133,7 +160,9 @@ class Follower:
         return self.commits_read == self.commits and self.latest.get(story_id, 0) <= version
 
     async def catch_up(self) -> None:
-        commits = self.commits
+        commits, nudges = self.commits, self.nudges
+        self.reads_started += 1
+        started = self.reads_started
         while True:
             batch = await asyncio.to_thread(self._fetch, self.last_id)
             for event in batch:
@@ -149,7 +178,8 @@ class Follower:
                 # reader's buffer must not drop readers that keep up.
                 await asyncio.sleep(0)
             if len(batch) < BATCH:
-                self.commits_read = commits
+                self.commits_read, self.nudges_read = commits, nudges
+                self.reads_done = started
                 self.read_at = time.monotonic()
                 self._read.set()
                 self._read = asyncio.Event()

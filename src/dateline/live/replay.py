@@ -1,7 +1,10 @@
 """A resuming reader's replay of the log, paced by its socket.
 
 A reader resuming from a recent id is replayed from this process's window of recent events
-(window.py), with no query; from an older one, from the log. Either way it may have megabytes
+(window.py), with no query, once the follower has read the log as it stood when the reader
+came (one read shared by every reader arriving meanwhile): the window then holds what a replay
+from the log would send, entries deleted a moment ago left out. From an older id, or when that
+read does not come in time, the replay reads the log. Either way it may have megabytes
 to catch up on, and the replay never holds more than one small batch of it: it takes a batch
 (at most half the reader's buffer, `DATELINE_STREAM_BUFFER_BYTES`), writes it, waits until
 the reader's connection has taken it, and only then takes the next. So a reader costs about
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
 
 # Writes nothing: under uvicorn, `send` first waits until the connection's buffer has drained.
 DRAIN: Message = {"type": "http.response.body", "body": b"", "more_body": True}
+FRESH_SECONDS = 1.0  # how long a replay waits for the follower's read before asking the log itself
 
 
 async def replay(live: Live, subscriber: StreamSubscriber, after: int, send: Send,
@@ -39,9 +43,11 @@ async def replay(live: Live, subscriber: StreamSubscriber, after: int, send: Sen
     events held meanwhile; returns the last id sent, or None when the stream must end (the
     story is gone for this reader, the reader left or stalled), with the subscriber closed."""
     last: int | None = after
+    recent = (live.window.covers(subscriber.story_id, after, subscriber.audience)
+              and await live.follower.fresh(FRESH_SECONDS))
     while last is not None:
         subscriber.replay_again = False
-        last = await replay_once(live, subscriber, last, send, transport)
+        last = await replay_once(live, subscriber, last, send, transport, recent)
         if not subscriber.replay_again:
             break
     if last is None:
@@ -50,12 +56,16 @@ async def replay(live: Live, subscriber: StreamSubscriber, after: int, send: Sen
 
 
 async def replay_once(live: Live, subscriber: StreamSubscriber, after: int, send: Send,
-                      transport: asyncio.WriteTransport | None) -> int | None:
+                      transport: asyncio.WriteTransport | None, use_window: bool) -> int | None:
     budget = max(1, live.max_pending // 2)
     while True:
         if subscriber.closed or live.window.hides(subscriber.story_id, subscriber.audience):
             return None
-        recent = live.window.after(subscriber.story_id, after, subscriber.audience, budget)
+        if use_window:
+            recent = live.window.after(subscriber.story_id, after, subscriber.audience, budget)
+        else:
+            recent = None
+            live.window.missed += 1
         if recent is not None:
             held, more = recent
             if not held:

@@ -22,6 +22,10 @@ A request answered before its body has arrived (a 413) is closed gently: the ans
 then the rest of the body is read and dropped for a few seconds, so the client, still
 sending, is not reset before it reads why. The live stream sends no body: once its head is
 in, no limit here applies to it, however long it stays open.
+
+A readers' live stream (`GET /stories/{slug}/live`) is seen here, once its head is in, and
+handed to a protocol of its own (`live/connection.py`): this object, its parser and the
+request's scope are let go, and the reader costs only what its stream needs to stay open.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..config import Settings
+from . import handover
 
 log = logging.getLogger("dateline")
 
@@ -49,8 +54,6 @@ REFUSAL_LOG_INTERVAL = 60.0
 SLOW_AFTER_SECONDS = 1.0  # half-open this long: counted against its address
 
 Phase = Literal["head", "body"] | None
-
-
 @dataclass(frozen=True)
 class ConnectionLimits:
     header_timeout: float
@@ -177,6 +180,7 @@ class HttpProtocol(HttpToolsProtocol):
         self.began = False  # a byte of the current request has arrived
         self.lingering_since = 0.0
         self.last_data = 0.0
+        self.handed_over = False  # to a reader's stream (live/connection.py): nothing more here
 
     # --- the connection ------------------------------------------------------------------
 
@@ -197,7 +201,7 @@ class HttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self.transport.is_closing():
+        if self.handed_over or self.transport.is_closing():
             return  # refused, or timed out: nothing more is read
         if self.lingering_since:
             self.last_data = time.monotonic()
@@ -205,6 +209,9 @@ class HttpProtocol(HttpToolsProtocol):
         if self.phase == "head":
             self.head_bytes += len(data)
         super().data_received(data)
+        if self.handed_over:
+            self.parser = None  # it and this object go with the garbage
+            return
         if self.phase == "head" and self.head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
             self.transport.write(HEAD_TOO_LARGE)
             self.transport.close()
@@ -220,13 +227,29 @@ class HttpProtocol(HttpToolsProtocol):
     # --- the request, as the parser reads it ---------------------------------------------
 
     def on_message_begin(self) -> None:
+        if self.handed_over:
+            return  # pipelined behind a reader's stream: a stream never ends for the next one
         super().on_message_begin()
         self.began = True
         if self.phase is None:  # the next request on a kept-alive connection
             self.head_bytes = 0
             self._start("head", self.limits.header_timeout)
 
+    def on_url(self, url: bytes) -> None:
+        if not self.handed_over:
+            super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self.handed_over:
+            super().on_header(name, value)
+
+    def on_body(self, body: bytes) -> None:
+        if not self.handed_over:
+            super().on_body(body)
+
     def on_headers_complete(self) -> None:
+        if self.handed_over or self._reader_stream():
+            return
         super().on_headers_complete()
         self.phase = "body"  # its timer is armed in data_received, if the body has not all come
         if self.deadline is not None:
@@ -236,6 +259,8 @@ class HttpProtocol(HttpToolsProtocol):
             self.cycle.transport = _UntilTheBodyEnds(self, self.transport)
 
     def on_message_complete(self) -> None:
+        if self.handed_over:
+            return
         super().on_message_complete()
         if self.cycle is not None:
             self.cycle.transport = self.transport
@@ -248,6 +273,24 @@ class HttpProtocol(HttpToolsProtocol):
             self.close_gently()
             return
         super().on_response_complete()
+
+    def _reader_stream(self) -> bool:
+        """A readers' live stream, on a connection with nothing else in flight: hand it over."""
+        if self.parser.get_method() != b"GET" or self.parser.should_upgrade() or self.root_path:
+            return False
+        if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
+            return False  # behind an answer still being written: the ordinary way
+        target = handover.reader_stream(self.url)
+        live = handover.live_of(self.app) if target else None
+        if target is None or live is None:
+            return False
+        self._finish()  # its head is in: no longer half-open
+        self.handed_over = True
+        self.connections.discard(self)
+        self.cycle = None  # type: ignore[assignment]
+        slug, query_string = target
+        live.take_over(self.transport, self.server_state, slug, self.headers, query_string, self.flow.write_paused)
+        return True
 
     # --- limits ----------------------------------------------------------------------------
 
