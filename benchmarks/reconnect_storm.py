@@ -2,6 +2,7 @@
 
     python benchmarks/reconnect_storm.py                  # 20,000 readers: window on, then off
     python benchmarks/reconnect_storm.py --readers 2000   # a quick look
+    python benchmarks/reconnect_storm.py --readers 100000 --only window --nchan
 
 Three nodes share one PostgreSQL database (a scratch one, created for the run and dropped
 after) with Redis between them, as docs/scaling.md runs them. Node A (two worker processes)
@@ -15,6 +16,11 @@ holds every reader; B and C (one process each) hold none. Then:
    `Last-Event-ID`, as a browser behind a load balancer does;
 4. the run waits until every reader has every update: none may be missing, none twice.
 
+Node A gets a process for every 15,000 readers, and each survivor enough for its share
+(`--survivors`, 2 by default), so that 100,000 readers fit. With `--nchan`, the run first
+measures the reference the target is set against: how long Nchan (nginx, as many workers as
+node A) takes to accept the same number of fresh subscribers from the same load clients.
+
 It reports the catch-up time (from the kill until the last reader has the last update) and
 the statements the two surviving nodes sent to the database (`database.queries` of
 `/healthz`, sampled every second): the peak per second and the total over the storm, beside
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import signal
@@ -47,6 +54,7 @@ from run import LoadClientProcess, progress  # noqa: E402
 REDIS_URL = os.environ.get("DATELINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DATABASE = "dateline_storm"
 READERS_PER_CLIENT = 10_000
+READERS_PER_PROCESS = 15_000  # what a node is given processes for (each may hold 19,000)
 
 
 class Node(servers.Server):
@@ -56,11 +64,12 @@ class Node(servers.Server):
         self.name = name  # type: ignore[misc]  # the base class reads it as its folder's name
         super().__init__(workers, scratch)
         self.env = env
+        self.processes = workers
         if workers == 1:
             self.workers = 0  # one process, no supervisor: no worker processes to wait for
 
     def start(self) -> None:
-        self._spawn([*dateline_command(), "serve", "--workers", str(self.workers), "--port", str(self.port)],
+        self._spawn([*dateline_command(), "serve", "--workers", str(self.processes), "--port", str(self.port)],
                     self.env)
         self._wait_until_up("/healthz")
 
@@ -132,12 +141,13 @@ def run_storm(args: argparse.Namespace, window: bool, scratch: Path) -> dict[str
     run("user", "add", "bench", "--role", "editor")
     token = run("token", "create", "bench")
     mode = "window" if window else "no-window"
-    a = Node(f"{mode}-a", 2, scratch, env)
-    b = Node(f"{mode}-b", 1, scratch, env)
-    c = Node(f"{mode}-c", 1, scratch, env)
-    nodes = [a, b, c]
+    a = Node(f"{mode}-a", max(2, math.ceil(args.readers / READERS_PER_PROCESS)), scratch, env)
+    each = math.ceil(args.readers / args.survivors / READERS_PER_PROCESS)
+    survivors = [Node(f"{mode}-{chr(ord('b') + i)}", each, scratch, env) for i in range(args.survivors)]
+    b = survivors[0]
+    nodes = [a, *survivors]
     clients: list[LoadClientProcess] = []
-    sampler = Sampler([b, c])
+    sampler = Sampler(survivors)
     try:
         for node in nodes:
             node.start()
@@ -155,12 +165,12 @@ def run_storm(args: argparse.Namespace, window: bool, scratch: Path) -> dict[str
             assert response.status_code == 201, response.text
             seq += 1
 
-        survivors = f"{b.host}:{b.port},{c.host}:{c.port}"
+        addresses = ",".join(f"{node.host}:{node.port}" for node in survivors)
         count = (args.readers + READERS_PER_CLIENT - 1) // READERS_PER_CLIENT
         for index in range(count):
             share = args.readers // count + (index < args.readers % count)
             clients.append(LoadClientProcess(index, a, share, updates,
-                                             ("--reconnect-to", survivors, "--reconnect-spread", str(args.spread))))
+                                             ("--reconnect-to", addresses, "--reconnect-spread", str(args.spread))))
         for client in clients:
             client.expect("hello")
             client.send("go")
@@ -209,6 +219,10 @@ def run_storm(args: argparse.Namespace, window: bool, scratch: Path) -> dict[str
         reports = [client.ask(f"report {scratch / f'{mode}-{client.index}.lat'}", "readers", 120) for client in clients]
         total = {key: sum(r[key] for r in reports) for key in ("missing", "duplicates", "id_mismatch", "resumed",
                                                                 "failed", "bad_status", "errors")}
+        statuses: dict[str, int] = {}
+        for r in reports:
+            for code, n in r.get("statuses", {}).items():
+                statuses[code] = statuses.get(code, 0) + n
         last_ns = max(r["last_delivery_ns"] for r in reports)
         storm = sampler.per_second(killed, done)
         quiet = sampler.per_second(killed - 4.0, quiet_until, spanning=False)
@@ -220,7 +234,7 @@ def run_storm(args: argparse.Namespace, window: bool, scratch: Path) -> dict[str
             "queries_peak_per_second": round(max(storm)) if storm else None,
             "queries_in_storm": sampler.total(killed, done),
             "queries_quiet_per_second": round(max(quiet)) if quiet else None,
-            **total,
+            **total, "bad_statuses": statuses,
         }
     finally:
         sampler.stopping.set()
@@ -231,6 +245,30 @@ def run_storm(args: argparse.Namespace, window: bool, scratch: Path) -> dict[str
         scratch_database.drop(DATABASE)
 
 
+def nchan_accepts(readers: int, scratch: Path) -> float:
+    """Seconds for Nchan, with as many workers as node A, to accept `readers` fresh
+    subscribers from the same load clients: from the first connect to the last response head."""
+    nchan = servers.Nchan(max(2, math.ceil(readers / READERS_PER_PROCESS)), scratch)
+    count = (readers + READERS_PER_CLIENT - 1) // READERS_PER_CLIENT
+    clients = []
+    try:
+        nchan.start()
+        for index in range(count):
+            share = readers // count + (index < readers % count)
+            clients.append(LoadClientProcess(index, nchan, share, 1))
+        for client in clients:
+            client.expect("hello")
+            client.send("go")
+        answers = [client.expect("headers", timeout=300) for client in clients]
+        opened = sum(answer["headers"] for answer in answers)
+        assert opened == readers, f"Nchan accepted only {opened} of {readers}"
+        return round(max(answer["seconds"] for answer in answers), 2)
+    finally:
+        for client in clients:
+            client.close()
+        nchan.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--readers", type=int, default=20_000)
@@ -239,10 +277,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spread", type=float, default=1.0, help="seconds over which readers come back")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the catch-up")
     parser.add_argument("--only", choices=["window", "no-window"], help="run one of the two")
+    parser.add_argument("--survivors", type=int, default=2, help="nodes the readers come back to")
+    parser.add_argument("--nchan", action="store_true", help="first time Nchan accepting as many fresh readers")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     results = []
+    reference = None
     with tempfile.TemporaryDirectory(prefix="dateline-storm-") as tmp:
+        if args.nchan:
+            reference = nchan_accepts(args.readers, Path(tmp))
+            print(json.dumps({"nchan_accepts_seconds": reference}), flush=True)
         for window in (True, False):
             if args.only and args.only != ("window" if window else "no-window"):
                 continue
@@ -258,9 +302,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['first_connect_seconds']} s | "
               f"{r['queries_peak_per_second']} | {r['queries_in_storm']} | {r['queries_quiet_per_second']} | "
               f"{r['missing']} | {r['duplicates'] + r['id_mismatch']} |")
+    if reference is not None:
+        print(f"\nNchan accepting {args.readers} fresh subscribers, same run: {reference} s"
+              + "".join(f"; {r['mode']}: caught up in {r['catch_up_seconds'] / reference:.2f}× that" for r in results))
     if args.json:
         args.json.write_text(json.dumps({"machine": platform.node(), "cores": os.cpu_count(),
-                                         "results": results}, indent=2))
+                                         "nchan_accepts_seconds": reference, "results": results}, indent=2))
     return 0 if all(r["missing"] == 0 and r["duplicates"] == 0 and r["id_mismatch"] == 0 for r in results) else 1
 
 

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -20,7 +21,8 @@ import pytest
 from conftest import ServerProcess
 from PIL import Image
 
-from dateline.web.server import SLOW_AFTER_SECONDS, address_key
+from dateline.web.addresses import address_key
+from dateline.web.server import SLOW_AFTER_SECONDS
 
 pytestmark = pytest.mark.slow
 
@@ -157,19 +159,44 @@ def test_one_address_holds_only_so_many_unfinished_requests_while_others_are_ser
             sock.sendall(b"GET /api/v1/stories HTTP/1.1\r\nHost: dateline\r\nConnection: close\r\n\r\n")
         assert [status_of(read_to_end(sock)[0]) for sock in burst] == [200] * len(burst)
         time.sleep(SLOW_AFTER_SECONDS + 0.3)  # the held ones are slow now, and counted
+        # One more that sends nothing is refused as soon as it is slow too (a 429 before the
+        # header timeout's 408: a connection that has sent nothing has half of that)...
         answer, ended, took = read_to_end(connect(served.port, "127.0.0.2"))
-        assert status_of(answer) == 429 and ended == "closed" and took < 2, (answer, ended, took)
+        assert status_of(answer) == 429 and ended == "closed" and took < HEADER_TIMEOUT, (answer, ended, took)
         assert b"retry-after: 5" in answer.lower()
+        # ...while one from the same address that sends its request at once is served.
+        assert get(served.port, source="127.0.0.2") == 200
         # Other addresses are served meanwhile, and so is the proxy's (trusted: 127.0.0.1).
         assert get(served.port, source="127.0.0.3") == 200
         assert get(served.port, source="127.0.0.1") == 200
-        # One of the held requests finishes: its address has room again.
+        # One of the held requests finishes: it is served, and its address has room again.
         held[0].sendall(b"Connection: close\r\n\r\n")
         assert status_of(read_to_end(held[0])[0]) == 200
-        assert get(served.port, source="127.0.0.2") == 200
+        late = connect(served.port, "127.0.0.2")
+        time.sleep(SLOW_AFTER_SECONDS + 0.3)  # slow, but within its address's share now
+        late.sendall(b"GET /api/v1/stories HTTP/1.1\r\nHost: dateline\r\nConnection: close\r\n\r\n")
+        assert status_of(read_to_end(late)[0]) == 200
     finally:
         for sock in held:
             sock.close()
+
+
+def test_requests_waiting_for_a_busy_server_are_not_counted_as_slow(served: Served) -> None:
+    """When a story breaks, readers behind one address (a carrier's NAT) connect by the
+    thousand, and a busy process reads their heads late. Before: past the one-second grace
+    their heads, already sent, still unread, counted as slow, and all but the first few were
+    refused with 429 (an EventSource gives up for good on it). The process is stopped here
+    for longer than the grace, with every head sent, then let go."""
+    burst = [connect(served.port, "127.0.0.4") for _ in range(HALF_OPEN * 3)]
+    time.sleep(0.5)  # accepted by now: each one's grace has begun
+    os.kill(served.server.process.pid, signal.SIGSTOP)
+    try:
+        for sock in burst:
+            sock.sendall(b"GET /api/v1/stories HTTP/1.1\r\nHost: dateline\r\nConnection: close\r\n\r\n")
+        time.sleep(SLOW_AFTER_SECONDS + 0.5)  # the grace is over before the process reads a byte
+    finally:
+        os.kill(served.server.process.pid, signal.SIGCONT)
+    assert [status_of(read_to_end(sock)[0]) for sock in burst] == [200] * len(burst)
 
 
 def test_an_open_live_stream_is_not_cut_by_the_timeouts(served: Served) -> None:

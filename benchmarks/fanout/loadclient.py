@@ -106,6 +106,8 @@ class Reader(asyncio.Protocol):
                 return
             if not (data.startswith(b"HTTP/1.1 200") or data.startswith(b"HTTP/1.0 200")):
                 self.client.bad_status += 1
+                status = data[9:12].decode("latin-1")
+                self.client.statuses[status] = self.client.statuses.get(status, 0) + 1
                 self._settle("bad")
                 self.transport.close()  # type: ignore[union-attr]
                 return
@@ -175,6 +177,7 @@ class LoadClient:
         self.duplicates = 0
         self.errors = 0
         self.bad_status = 0
+        self.statuses: dict[str, int] = {}  # the bad ones, by status code
         self.lost = 0
         self.reconnects = 0
         self.failed = 0
@@ -296,7 +299,7 @@ class LoadClient:
             "readers": self.count, "open": self.open, "delivered": self.total, "missing": missing,
             "warmup_missing": warmup_missing, "duplicates": self.duplicates, "id_mismatch": self.id_mismatch,
             "out_of_range": self.out_of_range, "lost": self.lost, "failed": self.failed,
-            "reconnects": self.reconnects, "resumed": self.resumed, "bad_status": self.bad_status, "errors": self.errors,
+            "reconnects": self.reconnects, "resumed": self.resumed, "bad_status": self.bad_status, "statuses": self.statuses, "errors": self.errors,
             "last_delivery_ns": self.last_delivery_ns, "cpu_seconds": usage.ru_utime + usage.ru_stime,
             "max_rss_kb": usage.ru_maxrss, "uvloop": uvloop is not None,
         }

@@ -82,8 +82,8 @@ class Settings:
     max_half_open_per_address: int = _setting(
         32, "Slow connections one address (an IPv6 /64) may hold at once, per server process: still "
         "without a whole request a second after starting one (0: no limit); while it does, more are "
-        "refused with 429. Addresses trusted as proxies (`FORWARDED_ALLOW_IPS`, default 127.0.0.1) "
-        "are exempt.", _non_negative_int,
+        "refused with 429 as they turn slow (those that send their request in time are served). "
+        "Addresses trusted as proxies (`FORWARDED_ALLOW_IPS`, default 127.0.0.1) are exempt.", _non_negative_int,
     )
     page_size: int = _setting(20, "Updates per page on the reader page.", _positive_int)
     idempotency_ttl_hours: int = _setting(

@@ -23,15 +23,15 @@ guarantees, more memory and CPU a reader.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import Message
 
 from . import sse
 from .replay import replay
-from .stream import HEADERS, StreamSubscriber, requested_cursor
+from .stream import HEADERS, Refusal, StreamSubscriber, admit, requested_cursor
 
 if TYPE_CHECKING:
     from . import Live
@@ -39,11 +39,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("dateline.live")
 HEAD = b"HTTP/1.1 200 OK\r\n" + b"".join(b"%s: %s\r\n" % pair for pair in HEADERS) + b"transfer-encoding: chunked\r\n"
 END = b"0\r\n\r\n"
-_PROBLEM = json.dumps({"type": "about:blank", "title": "Not found", "status": 404,
-                       "detail": "No live story at this address."}).encode()
-NOT_FOUND = (b"HTTP/1.1 404 Not Found\r\ncontent-type: application/problem+json\r\n"
-             b"x-content-type-options: nosniff\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%b"
-             % (len(_PROBLEM), _PROBLEM))  # a browser's EventSource stops for good on it
+
+
+def raw(refusal: Refusal) -> bytes:
+    """A refusal as the whole HTTP/1.1 answer, written at once before the socket closes."""
+    body = refusal.body()
+    if refusal.status == 200:
+        return HEAD + b"\r\n" + sse.chunk(body) + END
+    return (b"HTTP/1.1 %d %s\r\ncontent-type: application/problem+json\r\n"
+            b"x-content-type-options: nosniff\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%b"
+            % (refusal.status, HTTPStatus(refusal.status).phrase.encode(), len(body), body))
 
 
 class ReaderConnection(StreamSubscriber, asyncio.Protocol):
@@ -132,15 +137,9 @@ class ReaderConnection(StreamSubscriber, asyncio.Protocol):
     async def run(self, slug: str, cursor: str | None) -> None:
         """From the story's lookup to the end of the replay; then the hub takes over."""
         live = self.live
-        try:
-            story_id = await live.lookups.story_id(slug)
-        except Exception as exc:  # noqa: BLE001 - the database is down: come back later
-            log.warning("live: cannot look up %s (%s)", slug, exc.__class__.__name__)
-            return self.answer(HEAD + b"\r\n" + sse.chunk(sse.retry(5000, 15000)) + END)
-        if story_id is None:
-            return self.answer(NOT_FOUND)
-        if live.hub.count >= live.max_streams:
-            return self.answer(HEAD + b"\r\n" + sse.chunk(sse.retry(5000, 20000)) + END)
+        story_id = await admit(live, slug)
+        if isinstance(story_id, Refusal):
+            return self.answer(raw(story_id))
         if self.socket.is_closing():
             return
         self.story_id = story_id

@@ -21,7 +21,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
@@ -211,6 +211,45 @@ def requested_cursor(scope: Scope) -> str | None:
     return None
 
 
+class Refusal(NamedTuple):
+    """A stream not opened. Status 200 with a long `retry:` (overload, database down): the
+    browser comes back later, each at its own moment. A problem+json (401, 404): a browser's
+    EventSource stops for good."""
+
+    status: int
+    problem: bytes = b""
+    retry: tuple[int, int] = (0, 0)
+
+    def body(self) -> bytes:
+        return sse.retry(*self.retry) if self.status == 200 else self.problem
+
+
+def _problem(status: int, title: str, detail: str) -> Refusal:
+    return Refusal(status, json.dumps({"type": "about:blank", "title": title, "status": status,
+                                       "detail": detail}).encode())
+
+
+DATABASE_DOWN = Refusal(200, retry=(5000, 15000))
+FULL = Refusal(200, retry=(5000, 20000))  # this process holds `max_streams` already
+NO_STORY = _problem(404, "Not found", "No live story at this address.")
+SIGNED_OUT = _problem(401, "Not signed in", "Sign in to the newsroom first.")
+
+
+async def admit(live: Live, slug: str, audience: Audience = Audience.readers) -> int | Refusal:
+    """The story's id, or why its stream is not opened: one decision for both ways in (the
+    ASGI endpoint below and the reader's own connection, `connection.py`)."""
+    try:
+        story_id = await live.lookups.story_id(slug, audience)
+    except Exception as exc:  # noqa: BLE001 - the database is down: come back later
+        log.warning("live: cannot look up %s (%s)", slug, exc.__class__.__name__)
+        return DATABASE_DOWN
+    if story_id is None:
+        return NO_STORY
+    if live.hub.count >= live.max_streams:
+        return FULL
+    return story_id
+
+
 class LiveEndpoint:
     """The ASGI app behind /stories/{slug}/live, and /newsroom/stories/{slug}/live for the
     newsroom (signed in; drafts, pending posts and who is editing included)."""
@@ -226,17 +265,11 @@ class LiveEndpoint:
         if self.audience is Audience.newsroom:
             session = await asyncio.to_thread(session_from_cookie, Request(scope))
             if session is None:
-                return await refuse(send, 401, "Sign in to the newsroom first.")
+                return await refuse(send, SIGNED_OUT)
             session_id = session.id  # checked again every heartbeat (session_watch.py)
-        try:
-            story_id = await live.lookups.story_id(slug, self.audience)
-        except Exception as exc:  # noqa: BLE001 - the database is down: come back later
-            log.warning("live: cannot look up %s (%s)", slug, exc.__class__.__name__)
-            return await shed(send, 5000, 15000)
-        if story_id is None:
-            return await refuse(send, 404, "No live story at this address.")
-        if live.hub.count >= live.max_streams:
-            return await shed(send, 5000, 20000)
+        story_id = await admit(live, slug, self.audience)
+        if isinstance(story_id, Refusal):
+            return await refuse(send, story_id)
 
         await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
         await send({"type": "http.response.body", "body": sse.retry() + b": live\n\n", "more_body": True})
@@ -316,17 +349,7 @@ async def watch_disconnect(receive: Receive, subscriber: StreamSubscriber) -> No
             return
 
 
-async def shed(send: Send, low_ms: int, high_ms: int) -> None:
-    """200 with a long retry, then close: the browser comes back instead of giving up."""
-    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
-    await send({"type": "http.response.body", "body": sse.retry(low_ms, high_ms), "more_body": False})
-
-
-async def refuse(send: Send, status: int, detail: str) -> None:
-    """A problem+json answer (401 or 404): a browser's EventSource stops for good on it."""
-    title = "Not found" if status == 404 else "Not signed in"
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/problem+json")]})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
+async def refuse(send: Send, refusal: Refusal) -> None:
+    headers = HEADERS if refusal.status == 200 else [(b"content-type", b"application/problem+json")]
+    await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
+    await send({"type": "http.response.body", "body": refusal.body(), "more_body": False})

@@ -24,8 +24,8 @@ from ..accounts.sessions import clean_address
 from ..db import Database
 from ..schema import rate_counters
 from ..times import now as utc_now
+from .addresses import address_key
 from .problems import Problem
-from .server import address_key
 
 PRUNE_EVERY = 100  # one check in this many also deletes the limit's windows that have ended
 

@@ -11,10 +11,15 @@ request) until its request has fully arrived, and while it is:
 - its body must arrive within `body_timeout_seconds` of the head (time the server itself
   spends not reading, while a handler is busy, does not count);
 - one address may hold at most `max_half_open_per_address` *slow* ones in this process (still
-  half-open after `SLOW_AFTER_SECONDS`); while it does, its new connections are refused with
-  429 at once. A browser sends its head in one round trip, so a burst of readers behind one
-  address (a mobile carrier's NAT, when a story breaks) is never counted; a client that holds
-  connections open without finishing them is. An IPv6 address counts with its /64 (one
+  half-open `SLOW_AFTER_SECONDS` after starting a request, or `SILENT_SLOW_AFTER_SECONDS`, at most half the
+  header timeout, after connecting without sending a byte); while it does, each of its connections that turns
+  slow is refused with 429 then and there. A connection that sends its request within the
+  second is served whatever its neighbours do: a browser sends its head in one round trip, so
+  a burst of readers behind one address (a mobile carrier's NAT, when a story breaks) is
+  never counted, even when this process is too busy to read their heads within the second
+  (what waits unread in the kernel is the server's time, not the client's). A client that
+  holds connections open without finishing them is counted, and one that opens more than
+  its share holds each for a second at most. An IPv6 address counts with its /64 (one
   subscriber's network). Addresses trusted as proxies (uvicorn's `FORWARDED_ALLOW_IPS`) are
   exempt: every reader behind a proxy shares its address.
 
@@ -32,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import logging
 import time
 from collections import Counter
@@ -44,6 +48,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..config import Settings
 from . import handover
+from .addresses import address_key, is_trusted_proxy, unread_bytes
 
 log = logging.getLogger("dateline")
 
@@ -51,7 +56,8 @@ MAX_HEAD_BYTES = 65_536  # request line and headers: a browser's are a few kilob
 LINGER_QUIET_SECONDS = 2.0  # after an early answer: close once the client sends nothing for this long
 LINGER_MAX_SECONDS = 30.0  # ... and at the latest this long after the answer
 REFUSAL_LOG_INTERVAL = 60.0
-SLOW_AFTER_SECONDS = 1.0  # half-open this long: counted against its address
+SLOW_AFTER_SECONDS = 1.0  # half-open this long: counted against its address...
+SILENT_SLOW_AFTER_SECONDS = 5.0  # ...or this long (at most half the header timeout) when it has sent nothing
 
 Phase = Literal["head", "body"] | None
 @dataclass(frozen=True)
@@ -70,51 +76,6 @@ class ConnectionLimits:
 def process_limits() -> ConnectionLimits:
     """The limits of this process, from its environment (as each worker builds its app)."""
     return ConnectionLimits.from_settings(Settings.from_env())
-
-
-@functools.cache
-def _trusted(forwarded_allow_ips: str) -> tuple[bool, tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]]:
-    """(every address, networks) trusted as proxies, from uvicorn's comma-separated list."""
-    items = [item.strip() for item in forwarded_allow_ips.split(",") if item.strip()]
-    networks = []
-    for item in items:
-        try:
-            networks.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            continue  # a host name or a unix socket: never the address of a TCP peer
-    return "*" in items, tuple(networks)
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_trusted(address: str, forwarded_allow_ips: str) -> bool:
-    every, networks = _trusted(forwarded_allow_ips)
-    if every:
-        return True
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)
-
-
-def is_trusted_proxy(address: str, forwarded_allow_ips: str | list[str]) -> bool:
-    listed = forwarded_allow_ips if isinstance(forwarded_allow_ips, str) else ",".join(forwarded_allow_ips)
-    return _is_trusted(address, listed)
-
-
-@functools.lru_cache(maxsize=4096)
-def address_key(address: str) -> str:
-    """What the limit counts by: the IPv4 address, or the IPv6 /64 (one subscriber's network;
-    a client may pick any address in it)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
 
 
 def _answer(status: bytes, text: str, *headers: bytes) -> bytes:
@@ -178,6 +139,7 @@ class HttpProtocol(HttpToolsProtocol):
         self.slow_timer: asyncio.TimerHandle | None = None
         self.head_bytes = 0
         self.began = False  # a byte of the current request has arrived
+        self.silent_grace = False  # given the longer grace of a connection that has sent nothing
         self.lingering_since = 0.0
         self.last_data = 0.0
         self.handed_over = False  # to a reader's stream (live/connection.py): nothing more here
@@ -188,12 +150,7 @@ class HttpProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         address = self.client[0] if self.client else None
         if address and self.limits.max_half_open and not is_trusted_proxy(address, self.config.forwarded_allow_ips):
-            self.address = address_key(address)
-            if _Refusals.half_open[self.address] >= self.limits.max_half_open:
-                self._log_refusal(address)
-                transport.write(TOO_MANY)
-                transport.close()
-                return
+            self.address = address_key(address)  # refused only once slow itself (`_count_as_slow`)
         self._start("head", self.limits.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -307,6 +264,18 @@ class HttpProtocol(HttpToolsProtocol):
         self.slow_timer = None
         if self.phase is None or self.address is None or self.transport.is_closing():
             return
+        if not self.began and not self.silent_grace:
+            # Nothing sent yet: a client busy elsewhere (a phone, a loaded machine) connects
+            # and writes a moment later. Half-sent requests are what is counted at once.
+            self.silent_grace = True
+            grace = min(SILENT_SLOW_AFTER_SECONDS, self.limits.header_timeout / 2)
+            self.slow_timer = self.loop.call_later(max(0.0, grace - SLOW_AFTER_SECONDS), self._count_as_slow)
+            return
+        if unread_bytes(self.transport):
+            # What it sent waits in the kernel: this process, busy (a storm of readers
+            # connecting at once), has not read it yet. The server's time, not the client's.
+            self.slow_timer = self.loop.call_later(SLOW_AFTER_SECONDS, self._count_as_slow)
+            return
         if _Refusals.half_open[self.address] >= self.limits.max_half_open:
             # Its address holds its share of slow connections already: this one goes too, so
             # connections opened faster than they time out cannot pile up either.
@@ -320,7 +289,7 @@ class HttpProtocol(HttpToolsProtocol):
     def _finish(self) -> None:
         """The request has arrived, or the connection is gone: no longer half-open."""
         self.phase = None
-        self.began = False
+        self.began = self.silent_grace = False
         if self.slow_timer is not None:
             self.slow_timer.cancel()
             self.slow_timer = None
