@@ -216,7 +216,7 @@ def in_delayed_network(rtt_ms: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subscribers", type=int, default=100_000)
-    parser.add_argument("--pywebpush", type=int, default=3000, help="subscribers in pywebpush's timed sample")
+    parser.add_argument("--pywebpush", type=int, default=3000, help="subscribers in pywebpush's timed sample; 0: none")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--tls", action="store_true",
                         help="https with HTTP/2 (as real push services), instead of plain HTTP/1.1")
@@ -252,7 +252,7 @@ def main() -> None:
         from cryptography.hazmat.primitives import serialization
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
-        theirs = pywebpush_run(endpoints, browser, pem, min(args.pywebpush, n), cafile)
+        theirs = pywebpush_run(endpoints, browser, pem, min(args.pywebpush, n), cafile) if args.pywebpush else None
         plain = httpx_run(endpoints, browser, key, min(args.httpx, n), cafile) if args.httpx else None
         service.terminate()
     finally:

@@ -36,11 +36,12 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 
+from dateline.api.models import WEB_URL_PATTERN
 from dateline.stories import markup
 
 PAYLOADS: list[str] = json.loads((Path(__file__).parent / "data" / "xss_payloads.json").read_text("utf-8"))
@@ -525,7 +526,26 @@ BAD_URLS = [
     "mailto:someone@example.com",
     "",
     "example.com/x.png",
+    "http://evil.example\uff1a80/x.png",  # a fullwidth colon: a host that reads as another
+    "https://bank.example\uff0fpay.example/",
+    "https://x\u2100y.example/",  # "a/c" in one character
 ]
+
+
+def test_the_documents_url_pattern_refuses_what_the_server_refuses() -> None:
+    """Every character that URL parsing refuses in a host (its NFKC form holds one of /?#@:)
+    is outside the pattern the OpenAPI document gives, so a client that checks against the
+    document is never surprised by a 422 (the fuzzer found a fullwidth colon)."""
+    pattern = re.compile(WEB_URL_PATTERN)
+    refused = []
+    for code in range(0x80, 0x110000):
+        url = f"https://a{chr(code)}b.example/"
+        try:
+            urlsplit(url)
+        except ValueError:
+            refused.append(code)
+            assert not pattern.fullmatch(url), f"U+{code:04X} is allowed by the document"
+    assert len(refused) >= 19  # the check ran over the characters Python refuses
 
 
 def test_dangerous_urls_are_refused(client: TestClient, site: Any, live_story: str) -> None:

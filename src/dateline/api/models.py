@@ -63,14 +63,18 @@ def _clean_line(value: Any) -> Any:
 _SPACE = r"\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"  # str.split()
 _CONTROLS = r"\x00-\x1f\x7f-\x9f"
 FILLED_PATTERN = rf"[^{_SPACE}{_CONTROLS}]"  # something to read: not only spaces and controls
+# Characters that NFKC turns into one of "/?#@:" (a fullwidth colon, "a/c", ...): in a host
+# they disguise one address as another, and Python's URL parser refuses them.
+_LOOKALIKES = (r"\u2047-\u2049\u2100\u2101\u2105\u2106\u2a74\ufe13\ufe16\ufe55\ufe56\ufe5f\ufe6b"
+               r"\uff03\uff0f\uff1a\uff1f\uff20")
 # No user name or password in a link (a classic phishing disguise), no spaces, a host name.
-_WEB_URL = r"https?://[^{space}{controls}/?#@:\[\]\\]+(?::[0-9]{{1,5}})?(?:[/?#][^{space}]*)?"
-WEB_URL_PATTERN = "^" + _WEB_URL.format(space=_SPACE, controls=_CONTROLS) + "$"
+_WEB_URL = r"https?://[^{space}{controls}/?#@:\[\]\\{lookalikes}]+(?::[0-9]{{1,5}})?(?:[/?#][^{space}]*)?"
+WEB_URL_PATTERN = "^" + _WEB_URL.format(space=_SPACE, controls=_CONTROLS, lookalikes=_LOOKALIKES) + "$"
 # An image served by this site. Browsers read a backslash as a slash ("/" + "\\evil.example"
 # loads another site's image) and ".." climbs out of the folder: no segment starts with a dot.
 _LOCAL_IMAGE = r"/(?:media|static)(?:/[A-Za-z0-9_~%-][A-Za-z0-9._~%-]*)+"
 IMAGE_URL_PATTERN = f"^(?:{_LOCAL_IMAGE}|{WEB_URL_PATTERN[1:-1]})$"
-_web_url_re = re.compile(_WEB_URL.format(space=" ", controls=""))
+_web_url_re = re.compile(_WEB_URL.format(space=" ", controls="", lookalikes=_LOOKALIKES))
 _local_image_re = re.compile(_LOCAL_IMAGE)
 
 
