@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from dateline.push import webpush
 from dateline.push.client import PushClient, PushHttpError
-from dateline.push.connections import MAX_STREAMS
+from dateline.push.http2 import MAX_STREAMS
 from dateline.push.sender import retry_after
 from push_service import PushService
 

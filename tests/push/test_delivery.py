@@ -18,6 +18,7 @@ from dateline.config import Settings
 from dateline.app import create_app
 from dateline.stories import story as stories
 from dateline.push import subscriptions
+from dateline.push.sender import BATCH, LANES
 from dateline.schema import push_deliveries, push_subscriptions, rate_counters
 from push_service import PushService
 
@@ -201,7 +202,8 @@ def test_deleting_the_update_stops_its_notification(
     client: TestClient, site: Site, live_story: str, service: PushService,
 ) -> None:
     service.delay = 0.05  # slow enough for the delete to land mid-way
-    followers = fill(site, service, live_story, 800)
+    # More than one batch a lane: the sender has claimed only some of them when the delete lands.
+    followers = fill(site, service, live_story, LANES * BATCH + 800)
     entry = post(client, site, live_story, notify=True).json()
     wait_for(lambda: service.requests >= 100, what="the fan-out to start")
     assert client.delete(f"/api/v1/stories/{live_story}/entries/{entry['id']}", headers=site.auth("eve")).status_code == 204

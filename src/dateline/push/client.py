@@ -4,7 +4,7 @@ requests in flight as it allows, else HTTP/1.1 with a capped pool of kept-alive 
 Measured (`benchmarks/push_client.py`): a general-purpose async client, httpx, managed about
 600 POSTs a second here, where one fan-out needs thousands, and this client about 12,700.
 Push requests are all alike (a POST, a short answer), so this client does only that, on asyncio
-streams, with the `h2` library for HTTP/2 framing (`connections.py`). Each push service (an origin) gets
+streams, its HTTP/2 framed by hand for that one shape (`http2.py`). Each push service (an origin) gets
 HTTP/2 connections, its requests multiplexed, or a pool of HTTP/1.1 connections if ALPN says it speaks only that.
 
 Endpoint hosts are resolved when sending and every address must be public, so a subscription
@@ -22,7 +22,8 @@ import ssl
 import time
 from urllib.parse import urlsplit
 
-from .connections import MAX_HEADER_BYTES, H2Connection, Http1Connection, PushHttpError, Response, Unprocessed
+from .connections import MAX_HEADER_BYTES, Http1Connection, PushHttpError, Response, Unprocessed
+from .http2 import H2Connection
 
 __all__ = ["PushClient", "PushHttpError", "Response"]
 

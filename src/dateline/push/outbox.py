@@ -244,10 +244,15 @@ def claim(
 def _stop(conn: Connection, notification_id: int, now: datetime) -> bool:
     """End a notification whose update was deleted; False while another sender is still
     recording answers for it (the next claim finishes the job)."""
-    # Deliveries a sender is recording right now are skipped, not waited for: that sender
+    # Deliveries out with a sender (another lane, process or node) are left to it: their
+    # messages may be on the way, and its record counts them; the notification ends once
+    # they are in. Those it is recording right now are skipped, not waited for: that sender
     # waits for the notification row, which this transaction holds.
+    deliveries = push_deliveries.c
     free = conn.execute(
-        select(push_deliveries.c.subscription_id).where(push_deliveries.c.notification_id == notification_id)
+        select(deliveries.subscription_id)
+        .where(deliveries.notification_id == notification_id,
+               (deliveries.state != "sending") | (deliveries.not_before <= now))
         .with_for_update(skip_locked=True)
     ).scalars().all()
     if free:

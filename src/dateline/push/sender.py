@@ -3,8 +3,9 @@
 The walk for one batch: claim up to `BATCH` deliveries (a write transaction) → encrypt one
 message a subscriber (RFC 8291, a fresh key each) → POST them all, at most
 `push_concurrency` at a time to any one push service → record every answer (one write
-transaction). Senders of several processes, or several machines, take different batches of
-the same notification, so a big fan-out uses every core.
+transaction). Each sender walks it in `LANES` at once, one batch claimed and encrypted while
+another waits for its answers. Senders of several processes, or several machines, take
+different batches of the same notification, so a big fan-out uses every core.
 
 A sender is woken by a commit in its process, by the broker's nudge (another process, maybe
 on another node, has written: a notification queued there starts going out from here too at
@@ -40,6 +41,9 @@ from .client import PushClient, PushHttpError, Response
 
 log = logging.getLogger("dateline.push")
 BATCH = 500
+# Batches in flight at once in a process: while one waits for its answers (a round trip to
+# the push service), the next is claimed and encrypted, so the process's core stays busy.
+LANES = 2
 VAPID_SECONDS = 12 * 3600  # a token lives 12 h (RFC 8292 allows up to 24 h); renewed an hour early
 STOP_SECONDS = 5.0
 RETRY_SECONDS = 1.0  # after a failed round (the database restarting, say)
@@ -62,31 +66,26 @@ class PushSender:
         self._tokens: dict[str, tuple[str, float]] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
-        self._outcomes: dict[int, outbox.Outcome] = {}
 
     # --- life ------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.db.add_commit_listener(self.nudge_threadsafe)
-        self._task = self._loop.create_task(self._run(), name="push-sender")
+        self._tasks = [self._loop.create_task(self._run(), name=f"push-sender-{lane}") for lane in range(LANES)]
 
     async def stop(self) -> None:
         """Finish the batch in flight (a few seconds at most), record it, hand back the rest."""
         self.db.remove_commit_listener(self.nudge_threadsafe)
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), STOP_SECONDS)
-            except TimeoutError:
-                self._task.cancel()
-                try:
-                    await self._task
-                except asyncio.CancelledError:
-                    pass
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=STOP_SECONDS)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         try:
             await asyncio.to_thread(self._write, outbox.release)
         except Exception as exc:  # noqa: BLE001 - the lease runs out instead
@@ -138,23 +137,22 @@ class PushSender:
             return "idle"
         if batch == outbox.BUSY:
             return "busy"
-        self._outcomes = {}
+        outcomes: dict[int, outbox.Outcome] = {}
         renewing = asyncio.create_task(self._renew_lease())
         try:
-            await self._send(batch)
+            await self._send(batch, outcomes)
         finally:
             renewing.cancel()
             # Record what was answered, also when stopping half-way (the rest goes back).
-            outcomes, self._outcomes = self._outcomes, {}
             if outcomes:
                 await asyncio.shield(asyncio.to_thread(self._record, batch, outcomes))
         return "sent"
 
-    async def _send(self, batch: outbox.Batch) -> None:
+    async def _send(self, batch: outbox.Batch, outcomes: dict[int, outbox.Outcome]) -> None:
         key = await asyncio.to_thread(self._vapid_key)
         if key is None:
             for sub in batch.subscriptions:
-                self._outcomes[sub.id] = outbox.Outcome("failed", "no VAPID key: run `dateline init`")
+                outcomes[sub.id] = outbox.Outcome("failed", "no VAPID key: run `dateline init`")
             return
         bodies = await asyncio.to_thread(self._encrypt, batch)
         common = [("TTL", str(batch.ttl)), ("Urgency", batch.urgency), ("Topic", batch.topic),
@@ -162,15 +160,15 @@ class PushSender:
 
         async def one(sub: outbox.Subscription, body: bytes | str) -> None:
             if isinstance(body, str):  # the keys could not be used
-                self._outcomes[sub.id] = outbox.Outcome("failed", body)
+                outcomes[sub.id] = outbox.Outcome("failed", body)
                 return
             headers = [*common, ("Authorization", self._authorization(sub.endpoint, key[0]))]
             try:
                 response = await self.client.post(sub.endpoint, headers, body)
             except PushHttpError as exc:
-                self._outcomes[sub.id] = outbox.Outcome("retry" if exc.retry else "failed", str(exc))
+                outcomes[sub.id] = outbox.Outcome("retry" if exc.retry else "failed", str(exc))
                 return
-            self._outcomes[sub.id] = outcome_of(response, sub.endpoint)
+            outcomes[sub.id] = outcome_of(response, sub.endpoint)
 
         await asyncio.gather(*(one(sub, body) for sub, body in zip(batch.subscriptions, bodies, strict=True)))
 
