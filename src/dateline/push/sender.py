@@ -77,7 +77,7 @@ class PushSender:
         self._tasks = [self._loop.create_task(self._run(), name=f"push-sender-{lane}") for lane in range(LANES)]
 
     async def stop(self) -> None:
-        """Finish the batch in flight (a few seconds at most), record it, hand back the rest."""
+        """Finish the batches in flight (a few seconds at most), record them, hand back the rest."""
         self.db.remove_commit_listener(self.nudge_threadsafe)
         self._stopping = True
         self._wake.set()
