@@ -42,7 +42,7 @@ class _Service:
     SETTINGS_MAX_CONCURRENT_STREAMS, at most `MAX_STREAMS`), and more connections, up to
     `MAX_HTTP2_CONNECTIONS`, when one is full. With a real round trip to the service this is
     what sets the pace: 16 in flight at 40 ms is 400 a second, 1,000 in flight 25,000.
-    Each connection carries at most `MAX_STREAMS`, which keeps h2's cost per request low.
+    Each connection carries at most `MAX_STREAMS`, so one lost packet stalls no more than that many (see `http2.py`).
     HTTP/1.1: a pool of at most `concurrency` connections, a request each at a time.
     """
 
