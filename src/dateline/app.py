@@ -124,7 +124,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_exception_handler(405, method_not_allowed)
     app.state.photo_decoding = asyncio.Semaphore(uploads.DECODING_AT_ONCE)
     app.door = routes.install(app, live, settings)
-    app.state.pages = PageCache(live.follower.current, door=story_door)
+    app.state.pages = PageCache(live.follower.current, door=story_door(settings.public_url))
     app.state.answers = PageCache(live.follower.current, max_pages=1_000, max_bytes=16 * 1024 * 1024,
                                   door=catch_up_door)  # readers' catch-up API
     app.held = (app.state.pages, app.state.answers)

@@ -26,6 +26,7 @@ from .errors import Refused
 from .live.brokers import BrokerUnavailable, probe
 from .push import subscriptions
 from .times import iso
+from .web.public_url import public_url_warning
 
 EXPECTED_ERRORS = (ConfigError, SchemaOutOfDate, Refused, BrokerUnavailable)
 
@@ -53,10 +54,7 @@ database_option = click.option(
 
 
 def _settings(**overrides: Any) -> Settings:
-    try:
-        return Settings.from_env(**overrides)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    return Settings.from_env(**overrides)  # a ConfigError is the group's one-line message
 
 
 def _schema_checked(database_url: str | None) -> Database:
@@ -107,6 +105,8 @@ def serve(database_url: str | None, host: str | None, port: int | None, workers:
     if soft != hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     count = settings.workers or os.cpu_count() or 1
+    if (warning := public_url_warning(settings.public_url, settings.host)) is not None:
+        click.echo(warning, err=True)
     click.echo(
         f"Dateline {__version__} on http://{settings.host}:{settings.port}/ ({count} "
         f"process{'es' if count > 1 else ''})", err=True,

@@ -60,7 +60,13 @@ class Settings:
     host: str = _setting("127.0.0.1", "Address `dateline serve` listens on.")
     port: int = _setting(8000, "Port `dateline serve` listens on.", _positive_int)
     public_url: str = _setting(
-        "", "The site's public base URL (https://live.example.org), used in links that leave the site."
+        "", "The site's public address (https://live.example.org), the base of every absolute link: "
+        "canonical links, feeds, structured data, social cards, sitemaps, embeds. Empty: each "
+        "request's own scheme and Host (`dateline serve` warns when it listens beyond loopback).",
+    )
+    embed_origins: str = _setting(
+        "", "Sites whose pages may frame the embeds (`/stories/{slug}/embed`, `/teaser`), as origins "
+        "comma-separated (https://www.example.org); `*` for any site. Empty: none but this one.",
     )
     site_name: str = _setting("Dateline", "Name shown in page titles and the masthead.")
     max_request_bytes: int = _setting(
@@ -228,6 +234,17 @@ class Settings:
             raise ConfigError("DATELINE_BODY_TIMEOUT_SECONDS: expected 0.5 to 3600")
         if self.push_contact and not self.push_contact.startswith(("mailto:", "https://")):
             raise ConfigError("DATELINE_PUSH_CONTACT: expected a mailto: or https:// URL")
+        if self.public_url:
+            parts = urlsplit(self.public_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+                raise ConfigError("DATELINE_PUBLIC_URL: expected an address such as "
+                                  f"https://live.example.org, got {self.public_url!r}")
+        for origin in self.frame_origins:
+            parts = urlsplit(origin)
+            if origin != "*" and (parts.scheme not in ("http", "https") or not parts.hostname
+                                  or parts.path or parts.query or parts.fragment or any(c in origin for c in " ;,'")):
+                raise ConfigError("DATELINE_EMBED_ORIGINS: expected origins such as "
+                                  f"https://www.example.org, got {origin!r}")
         if not self.database_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
             raise ConfigError(
                 "DATELINE_DATABASE_URL: expected a sqlite:/// or postgresql:// URL, "
@@ -244,6 +261,11 @@ class Settings:
         if self.media_store == "auto":
             return self.database_url.startswith("postgresql")
         return self.media_store == "database"
+
+    @property
+    def frame_origins(self) -> tuple[str, ...]:
+        """The origins of `DATELINE_EMBED_ORIGINS`, trailing slashes dropped."""
+        return tuple(o.strip().rstrip("/") for o in self.embed_origins.split(",") if o.strip())
 
     @property
     def push_service_hosts(self) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Match, Mount, Route
 
 from .api import accounts, entries, events, push, stories, tokens, uploads
 from .config import Settings
+from .feeds import pages as feeds
 from .live import Live, LiveEndpoint, health
 from .newsroom import desk, signin
 from .reader import pages
@@ -41,6 +42,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     signin.router,  # /newsroom/login, /logout, /password
     desk.router,  # /newsroom, /newsroom/stories/…
     pages.router,  # /, /stories/{slug}, /stories/{slug}/entries/{id}, /sw.js
+    feeds.router,  # /stories/{slug}/feed.atom|json, /feed.atom|json, /sitemap.xml, /sitemap-news.xml, /robots.txt
     health.router,  # /healthz
 )
 

@@ -20,14 +20,11 @@ notification row, never after, so senders never deadlock. On SQLite writers take
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
-import nh3
 from sqlalchemy import (
     Connection,
     and_,
@@ -41,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Row
 
+from ..plain_text import entry_text
 from ..schema import entries, push_deliveries, push_notifications, push_subscriptions
 from ..times import iso_or_none
 
@@ -97,19 +95,8 @@ def recipients(story_id: int) -> Any:
 
 def snippet(entry: dict[str, Any]) -> str:
     """Plain text for the notification: the update's words, or the photo's caption."""
-    kind = entry["kind"]
-    if kind == "quote":
-        text = f"“{_plain(entry['html'].split('<footer>')[0])}” — {entry.get('speaker') or ''}"
-    elif kind == "image":
-        text = entry.get("caption") or entry.get("alt") or _plain(entry["html"])
-    else:
-        text = _plain(entry["html"])
-    text = re.sub(r"\s+", " ", text).strip()
+    text = entry_text(entry)
     return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rstrip() + "…"
-
-
-def _plain(fragment: str) -> str:
-    return html.unescape(nh3.clean(fragment.replace("</p>", "</p> "), tags=set()))
 
 
 def payload(notification_id: int, story: Row[Any], entry: dict[str, Any]) -> bytes:

@@ -27,15 +27,23 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope, Send
 
+from ..times import http_date
 from ..vocabulary import MAX_ID
 from ..web.compression import Encoded, accepted
-from ..web.http_cache import matches
+from ..web.http_cache import matches, not_modified
 from ..web.middleware import SECURITY_HEADERS
+from ..web.public_url import origin_of
 
+CACHE_PUBLIC = "public, max-age=5, stale-while-revalidate=30"
+# An ended story changes rarely (a correction, a reopening): a CDN may hold it for a day,
+# and a browser an hour, each checking back quietly when stale.
+CACHE_ENDED = "public, max-age=3600, s-maxage=86400, stale-while-revalidate=86400"
 MAX_PAGES = 2_000
 MAX_BYTES = 64 * 1024 * 1024
 RECHECK_SECONDS = 2.0
@@ -155,21 +163,46 @@ class PageCache:
                 "hits": self.hits, "door_hits": self.door_hits}
 
 
-def story_key(slug: str, order: str = "newest", cursor: int = 0) -> tuple[str, str, str, int]:
-    return ("story", slug, order, cursor)
+def cache_control(status: str) -> str:
+    """How long a story's page, feeds and embeds may be held, by its coverage's status."""
+    return CACHE_ENDED if status == "ended" else CACHE_PUBLIC
+
+
+def held_answer(request: Request, key: Hashable, etag: str, modified: datetime, content_type: str,
+                build: Callable[[], bytes], cache_control: str, story_id: int | None = None,
+                version: int = 0) -> Response:
+    """A version of a page, feed or sitemap: 304 when the client has it, else its bytes as
+    held, or built, compressed and held now (`request.app.state.pages`)."""
+    if (cached := not_modified(request, etag, cache_control, {"Vary": "Accept-Encoding"}, modified)) is not None:
+        return cached
+    cache: PageCache = request.app.state.pages
+    page = cache.get(key, etag)
+    if page is None:
+        headers = {"Content-Type": content_type, "Last-Modified": http_date(modified), "Cache-Control": cache_control}
+        page = cache.put(key, CachedPage(etag, Encoded.of(build()), headers, story_id, version))
+    return page.response(request.headers.get("accept-encoding"))
+
+
+def story_key(slug: str, order: str = "newest", cursor: int = 0, origin: str = "") -> tuple[str, str, str, int, str]:
+    """A story page's key: `origin` is the base of its absolute links, when it comes from the request."""
+    return ("story", slug, order, cursor, origin)
 
 
 def catch_up_key(slug: str, after: int, limit: int) -> tuple[str, str, int, int]:
     return ("events", slug, after, limit)
 
 
-def story_door(scope: Scope) -> Hashable | None:
+def story_door(public_url: str) -> Callable[[Scope], Hashable | None]:
     """`/stories/{slug}`, with no query: a story's first page, as everyone shares it."""
-    path: str = scope["path"]
-    if scope["query_string"] or not path.startswith(STORY_PREFIX):
-        return None
-    slug = path[len(STORY_PREFIX):]
-    return None if "/" in slug else story_key(slug)
+
+    def key(scope: Scope) -> Hashable | None:
+        path: str = scope["path"]
+        if scope["query_string"] or not path.startswith(STORY_PREFIX):
+            return None
+        slug = path[len(STORY_PREFIX):]
+        return None if "/" in slug else story_key(slug, origin="" if public_url else origin_of(scope, ""))
+
+    return key
 
 
 def catch_up_door(scope: Scope) -> Hashable | None:

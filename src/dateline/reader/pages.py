@@ -19,12 +19,14 @@ from starlette.exceptions import HTTPException
 from ..db import Database
 from ..stories import entries
 from ..stories import story as stories
-from ..times import http_date
+from ..times import http_date, iso
 from ..vocabulary import MAX_ID
 from ..web.compression import Encoded
 from ..web.deps import EntryId
 from ..web.http_cache import not_modified
+from ..web.public_url import origin_of
 from ..web.templates import templates
+from . import structured_data
 from .page_cache import CachedPage, PageCache, story_key
 
 router = APIRouter(include_in_schema=False)
@@ -50,10 +52,21 @@ def _render(request: Request, key: tuple[object, ...], name: str, etag: str, mod
     if (page := cache.get(key, etag)) is not None:
         return page
     context["site_name"] = request.app.state.settings.site_name
+    context["origin"] = _origin(request)
     html = templates.get_template(name).render(context).encode()
     headers = {"Content-Type": "text/html; charset=utf-8", "Last-Modified": http_date(modified),
                "Cache-Control": CACHE_PUBLIC}
     return cache.put(key, CachedPage(etag, Encoded.of(html), headers, story_id, version))
+
+
+def _origin(request: Request) -> str:
+    """The base of the page's absolute links (`web/public_url.py`)."""
+    return origin_of(request.scope, request.app.state.settings.public_url)
+
+
+def _keyed(request: Request, key: tuple[object, ...]) -> tuple[object, ...]:
+    """A page's key in the cache: per origin too, when the origin comes from the request."""
+    return key if request.app.state.settings.public_url else (*key, _origin(request))
 
 
 def _answer(request: Request, page: CachedPage) -> Response:
@@ -63,6 +76,10 @@ def _answer(request: Request, page: CachedPage) -> Response:
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     context = {"status": status, "message": message, "site_name": request.app.state.settings.site_name}
     return templates.TemplateResponse(request, "error.html", context, status_code=status)
+
+
+def _publication(row: Row[Any]) -> tuple[datetime, int]:
+    return row.published_at, row.id
 
 
 def _story_or_404(request: Request, slug: str) -> Row[Any]:
@@ -82,7 +99,7 @@ def home(request: Request) -> Response:
     etag = f'W/"home-{newest}-{len(rows)}"'
     if (cached := not_modified(request, etag, CACHE_PUBLIC, VARY)) is not None:
         return cached
-    return _answer(request, _render(request, ("home",), "home.html", etag, modified, stories=rows))
+    return _answer(request, _render(request, _keyed(request, ("home",)), "home.html", etag, modified, stories=rows))
 
 
 @router.api_route("/stories/{slug}", methods=["GET", "HEAD"], response_class=HTMLResponse)
@@ -97,7 +114,7 @@ def story_page(
     oldest = order == "oldest"
     cursor = (after if oldest else before) or 0
     etag = f'W/"story-{story.id}-{story.last_event_id}-{order}-{cursor}"'
-    key = story_key(slug, order, cursor)
+    key = story_key(slug, order, cursor, "" if request.app.state.settings.public_url else _origin(request))
     held = _cache(request).get(key, etag)  # also tells the door the page it holds is still current
     if (cached := not_modified(request, etag, CACHE_PUBLIC, VARY)) is not None:
         return cached
@@ -115,6 +132,8 @@ def story_page(
     page = rows[:size]
     pinned_ids = {row.id for row in pinned}
     more = page[-1].id if len(rows) > size else None
+    origin = _origin(request)
+    newest = [] if oldest or not first_page else sorted([*pinned, *page], key=_publication, reverse=True)
     return _answer(request, _render(
         request, key, "story.html", etag, story.updated_at, story.id, story.last_event_id,
         story=story,
@@ -127,6 +146,12 @@ def story_page(
         # Live updates join the page only where they belong: the top of the newest page, or
         # the end of the oldest-first list once its last page is shown.
         live_position=("top" if first_page else "none") if not oldest else ("bottom" if more is None else "none"),
+        card=structured_data.card(story, newest or page, origin),
+        # Search engines read the canonical page: the latest updates, newest first.
+        live_blog=structured_data.script_json(structured_data.live_blog(
+            story, newest, origin, request.app.state.settings.site_name, iso(story.created_at),
+            iso(story.updated_at) if story.status == "ended" else None,
+        )) if newest or (first_page and not oldest) else None,
     ))
 
 
@@ -140,8 +165,8 @@ def entry_page(request: Request, slug: str, entry_id: EntryId) -> Response:
     etag = f'W/"entry-{entry.id}-{entry.revision}-{story.last_event_id}"'
     if (cached := not_modified(request, etag, CACHE_PUBLIC, VARY)) is not None:
         return cached
-    page = _render(request, ("entry", story.id, entry.id), "entry.html", etag, entry.updated_at,
-                   story=story, entry=entry)
+    page = _render(request, _keyed(request, ("entry", story.id, entry.id)), "entry.html", etag, entry.updated_at,
+                   story=story, entry=entry, card=structured_data.entry_card(story, entry, _origin(request)))
     return _answer(request, page)
 
 
