@@ -11,6 +11,7 @@ and `wrk -t2 -c64` runs on the same two cores. Measured:
 - the warm page as it is (no `Accept-Encoding`, as wrk asks), and brotli-compressed;
 - revalidation: `If-None-Match` with the page's ETag, a 304;
 - the catch-up API from the start (`/api/v1/stories/{slug}/events?after=0`), brotli;
+- the story's Atom feed, brotli, and a feed reader polling with its ETag (a 304); the embed;
 - the references serve the page's uncompressed bytes from memory (uvicorn) or a file (nginx);
 - a first load over the wire: the page and every file it links (styles, scripts, icon), as a
   browser asks (`Accept-Encoding: gzip, deflate, br`), headers included; photos excluded.
@@ -183,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(("dateline: revalidated (304)", wrk(base + path, seconds, f"If-None-Match: {etag}")))
             catch_up = base + path.replace("/stories/", "/api/v1/stories/") + "/events?after=0"
             rows.append(("dateline: catch-up API, after=0, brotli", wrk(catch_up, seconds, "Accept-Encoding: br")))
+            feed = base + path + "/feed.atom"
+            feed_etag = httpx.get(feed).headers["etag"]
+            rows.append(("dateline: Atom feed, brotli", wrk(feed, seconds, "Accept-Encoding: br")))
+            rows.append(("dateline: Atom feed revalidated (304)", wrk(feed, seconds, f"If-None-Match: {feed_etag}")))
+            rows.append(("dateline: embed, brotli", wrk(base + path + "/embed", seconds, "Accept-Encoding: br")))
         finally:
             stop(dateline)
 

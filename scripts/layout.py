@@ -28,7 +28,8 @@ BASE = {"config", "db", "schema", "vocabulary", "errors", "times", "plain_text",
 SHELL = {"app", "routes", "cli", "__main__"}
 ROUTE_MODULES = {
     "api.stories", "api.entries", "api.events", "api.accounts", "api.uploads", "api.push",
-    "newsroom.signin", "newsroom.desk", "reader.pages", "feeds.pages",
+    "newsroom.signin", "newsroom.desk", "reader.pages", "feeds.pages", "embedding.pages", "api.search",
+    "reader.search_page",
 }
 
 

@@ -18,6 +18,7 @@ from conftest import Site
 from dateline import db as db_module
 from dateline.db import Database, SchemaOutOfDate
 from dateline.schema import metadata
+from dateline.search.index import declared_in_schema
 
 
 def alembic_config(conn: Connection | None = None) -> AlembicConfig:
@@ -33,7 +34,9 @@ def revisions_base_first() -> list[str]:
 
 
 def differences(conn: Connection) -> list[Any]:
-    context = MigrationContext.configure(conn, opts={"compare_type": True})
+    # The search index's FTS5 table and tsvector columns are the migrations' alone: schema.py
+    # has no words for them (search/index.py), so they are left out, as autogenerate does.
+    context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": declared_in_schema})
     return list(compare_metadata(context, metadata))
 
 
@@ -97,7 +100,7 @@ def test_every_migration_downgrades_and_upgrades_again(empty_database: str) -> N
     database = Database(empty_database)
     try:
         after: dict[str, dict[str, Any]] = {}
-        with database.engine.begin() as conn:
+        with database.migrating() as conn:
             empty = snapshot(conn)
             for revision in chain:
                 command.upgrade(alembic_config(conn), revision)
@@ -113,7 +116,7 @@ def test_every_migration_downgrades_and_upgrades_again(empty_database: str) -> N
             accounts.create_token(conn, user, "tests")
             story = stories.create_story(conn, headline="Floods", slug="floods", status="live")
             entries.create_entry(conn, story, user, kind="text", body="The river is rising.", fields={})
-        with database.engine.begin() as conn:
+        with database.migrating() as conn:
             for before, revision in reversed(list(zip([None, *chain], chain))):
                 command.downgrade(alembic_config(conn), before or "base")
                 assert snapshot(conn) == (after[before] if before else empty), (
@@ -134,7 +137,7 @@ def test_a_database_behind_the_code_is_refused_until_migrated(empty_database: st
     try:
         with pytest.raises(SchemaOutOfDate, match="is empty.*dateline init"):
             database.check_schema()
-        with database.engine.begin() as conn:
+        with database.migrating() as conn:
             command.upgrade(alembic_config(conn), chain[-2])
         with pytest.raises(SchemaOutOfDate, match=f"revision {chain[-2]}, this version needs {chain[-1]}"):
             database.check_schema()

@@ -76,8 +76,9 @@ FORBIDDEN_TAGS = frozenset(
     }
 )  # fmt: skip
 # ...except the page's own: the story page's template for updates that arrive live
-# (static/live.js fills a copy of it; its content is static markup).
-PAGE_OWN = frozenset({("template", "entry-template")})
+# (static/live.js fills a copy of it; its content is static markup), and the search forms of
+# the front page and the search page (GET to /search, static markup but the query's value).
+PAGE_OWN = frozenset({("template", "entry-template"), ("form", "site-search"), ("form", "search-form")})
 
 URL_ATTRIBUTES = frozenset(
     {

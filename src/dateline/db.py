@@ -138,9 +138,28 @@ class Database:
         config.attributes["connection"] = conn
         return config
 
+    @contextmanager
+    def migrating(self) -> Iterator[Connection]:
+        """The transaction migrations run in. On SQLite, with foreign keys off, as SQLite asks
+        for schema changes: Alembic's batch mode rebuilds a table by copying it and dropping
+        the old one, and with foreign keys on, that drop would first delete every row that
+        refers to it (ON DELETE CASCADE: a story's entries). Checked before the commit."""
+        with self.engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:  # before BEGIN: inside a transaction the pragma does nothing
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+            try:
+                with conn.begin():
+                    yield conn
+                    if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                        raise RuntimeError("a migration left rows that refer to rows no longer there")
+            finally:
+                if sqlite:
+                    conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+
     def migrate(self) -> None:
         """Create the schema or bring it up to date (`dateline init`)."""
-        with self.engine.begin() as conn:
+        with self.migrating() as conn:
             command.upgrade(self._alembic_config(conn), "head")
 
     def schema_status(self) -> tuple[str | None, str]:

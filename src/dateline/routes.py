@@ -20,11 +20,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 
 from .api import accounts, entries, events, push, stories, tokens, uploads
+from .api import search as search_api
 from .config import Settings
+from .embedding import pages as embedding
 from .feeds import pages as feeds
 from .live import Live, LiveEndpoint, health
 from .newsroom import desk, signin
-from .reader import pages
+from .reader import pages, search_page
 from .stories import media, photos
 from .vocabulary import Audience
 from .web.assets import assets
@@ -39,9 +41,12 @@ ROUTERS: tuple[APIRouter, ...] = (
     accounts.router,  # /api/v1/session, /api/v1/me, /api/v1/users
     tokens.router,  # /api/v1/tokens
     push.router,  # /api/v1/push/…, /api/v1/stories/{slug}/notifications
+    search_api.router,  # /api/v1/search
     signin.router,  # /newsroom/login, /logout, /password
     desk.router,  # /newsroom, /newsroom/stories/…
     pages.router,  # /, /stories/{slug}, /stories/{slug}/entries/{id}, /sw.js
+    search_page.router,  # /search
+    embedding.router,  # /stories/{slug}/embed, /stories/{slug}/teaser, /embed.js, /oembed
     feeds.router,  # /stories/{slug}/feed.atom|json, /feed.atom|json, /sitemap.xml, /sitemap-news.xml, /robots.txt
     health.router,  # /healthz
 )

@@ -97,13 +97,21 @@ stories = Table(
     Column("headline", String(200), nullable=False),
     Column("dateline", String(80), nullable=False, default=""),
     Column("summary", Text, nullable=False, default=""),
-    Column("status", String(8), nullable=False),  # draft | live | ended
+    # draft | scheduled | live | ended. SQLite keeps any length whatever the declared width,
+    # and widening it there would rebuild the table (and drop its search triggers).
+    Column("status", String(16).with_variant(String(8), "sqlite"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     # Id of the newest event of this story: the validator for cached pages and feeds.
     Column("last_event_id", Id, nullable=False, default=0),
     # Reporters' posts wait for an editor's approval before readers see them.
     Column("requires_approval", Boolean, nullable=False, default=False, server_default=false()),
+    # Its life: when coverage is to begin (scheduled), when it began (first live) and ended,
+    # and what the desk said when it ended.
+    Column("starts_at", UTCDateTime),
+    Column("coverage_started_at", UTCDateTime),
+    Column("coverage_ended_at", UTCDateTime),
+    Column("closing_summary", Text, nullable=False, default="", server_default=""),
 )
 
 entries = Table(

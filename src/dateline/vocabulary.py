@@ -13,9 +13,11 @@ from typing import Final, Literal, get_args
 
 # --- stories --------------------------------------------------------------------------------
 
-StoryStatus = Literal["draft", "live", "ended"]
+# draft (the newsroom's alone) → scheduled (announced, "coverage begins at…") → live → ended
+# (readable for ever; it can be reopened, live again).
+StoryStatus = Literal["draft", "scheduled", "live", "ended"]
 STORY_STATUSES: Final[tuple[StoryStatus, ...]] = get_args(StoryStatus)
-PUBLIC_STATUSES: Final[tuple[StoryStatus, ...]] = ("live", "ended")  # readers see these
+PUBLIC_STATUSES: Final[tuple[StoryStatus, ...]] = ("scheduled", "live", "ended")  # readers see these
 
 SLUG_REGEX: Final = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 SLUG_PATTERN: Final = re.compile(SLUG_REGEX)

@@ -51,6 +51,19 @@ def browser() -> Iterator[object]:
         launched.close()
 
 
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page at 1000×900 that must log no error and raise none."""
+    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    opened.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    yield opened
+    context.close()
+    assert errors == [], "the page logged errors"
+
+
 @dataclass
 class Newsroom:
     """A running server with the personas' tokens, and helpers to post like a client."""

@@ -6,11 +6,13 @@ The limits are documented in docs/api.md; changing one here means changing it th
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -84,6 +86,12 @@ def _web_url(value: str) -> str:
     return value
 
 
+def _moment(value: datetime) -> datetime:
+    if not 2000 <= value.year <= 2099:  # the year as written, as the document's pattern says it
+        raise ValueError("must be a time in the years 2000 to 2099")
+    return value.astimezone(timezone.utc)
+
+
 def _image_url(value: str) -> str:
     if value.startswith("/"):
         if not _local_image_re.fullmatch(value):
@@ -100,14 +108,24 @@ WebUrl = Annotated[Line, Field(max_length=MAX_URL, json_schema_extra={"pattern":
 ImageUrl = Annotated[Line, Field(max_length=MAX_URL, json_schema_extra={"pattern": IMAGE_URL_PATTERN}),
                      AfterValidator(_image_url)]
 Slug = Annotated[str, Field(min_length=1, max_length=MAX_SLUG, pattern=SLUG_REGEX)]
+# A moment with its zone (2026-12-05T18:00:00+01:00), this century.
+StartsAt = Annotated[AwareDatetime, Field(json_schema_extra={"pattern": r"^20[0-9]{2}-"}), AfterValidator(_moment)]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# A scheduled story says when its coverage begins (StoryCreate; a PATCH is checked against
+# the story as stored, and a clash is a 409).
+_SCHEDULE_RULE: JsonValue = {
+    "if": {"properties": {"status": {"const": "scheduled"}}, "required": ["status"]},
+    "then": {"required": ["starts_at"], "properties": {"starts_at": {"type": "string"}}},
+}
+
+
 class StoryCreate(_Strict):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"allOf": [_SCHEDULE_RULE], "examples": [
         {"headline": "Second night of protests after the disputed vote", "dateline": "DRAVONNE",
          "summary": "Thousands return to Lantern Square.", "status": "live"},
     ]})
@@ -117,14 +135,22 @@ class StoryCreate(_Strict):
     summary: Annotated[Text, Field(max_length=MAX_SUMMARY)] = ""
     status: StoryStatus = "draft"
     requires_approval: StrictBool = False
+    starts_at: StartsAt | None = None
 
 
 class StoryUpdate(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"status": "ended", "closing_summary": "The count resumes on Monday; this coverage ends here."},
+        {"status": "live"},
+    ]})
     headline: Annotated[FilledLine, Field(max_length=MAX_HEADLINE)] | None = None
     dateline: Annotated[Line, Field(max_length=MAX_DATELINE)] | None = None
     summary: Annotated[Text, Field(max_length=MAX_SUMMARY)] | None = None
     status: StoryStatus | None = None
     requires_approval: StrictBool | None = None
+    starts_at: StartsAt | None = None
+    closing_summary: Annotated[Text, Field(max_length=MAX_SUMMARY, description=(
+        "What readers of an ended story read first; with `status: ended` or on an ended story."))] | None = None
 
 
 class Story(BaseModel):
@@ -132,8 +158,14 @@ class Story(BaseModel):
     headline: str
     dateline: str
     summary: str
-    status: StoryStatus
+    status: StoryStatus = Field(description=(
+        "draft (newsroom only), scheduled (public: coverage begins at `starts_at`), live, or ended "
+        "(its readers' streams end and the page stops reconnecting; set `live` to reopen it)."))
     requires_approval: bool = Field(description="Reporters' posts wait for an editor's approval.")
+    starts_at: str | None = Field(description="When a scheduled story's coverage is to begin.")
+    coverage_started_at: str | None = Field(description="When the story first went live.")
+    coverage_ended_at: str | None = Field(description="When the coverage ended; null unless ended.")
+    closing_summary: str
     created_at: str
     updated_at: str
 

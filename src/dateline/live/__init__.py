@@ -93,6 +93,9 @@ class Live:
 
     def _story_changed(self, story_id: int, data: dict[str, object]) -> None:
         self.lookups.forget(str(data["slug"]))
-        if data["status"] == "draft":
-            # Back to draft: readers may no longer follow it. They reconnect and get a 404.
+        self.lookups.set_ended(story_id, data["status"] == "ended")
+        if data["status"] in ("draft", "ended"):
+            # Back to draft: readers may no longer follow it; they reconnect and get a 404.
+            # Ended: they have just been sent the event that says so; they reconnect once
+            # and are told the stream is over (204), which a browser's EventSource obeys.
             self.hub.close_readers(story_id)

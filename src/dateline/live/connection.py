@@ -31,7 +31,7 @@ from starlette.types import Message
 
 from . import sse
 from .replay import replay
-from .stream import HEADERS, Refusal, StreamSubscriber, admit, requested_cursor
+from .stream import HEADERS, Refusal, StreamSubscriber, admit, ended_after_replay, requested_cursor
 
 if TYPE_CHECKING:
     from . import Live
@@ -46,6 +46,8 @@ def raw(refusal: Refusal) -> bytes:
     body = refusal.body()
     if refusal.status == 200:
         return HEAD + b"\r\n" + sse.chunk(body) + END
+    if not body:  # the stream is over (204): no body, and so no length either
+        return b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n"
     return (b"HTTP/1.1 %d %s\r\ncontent-type: application/problem+json\r\n"
             b"x-content-type-options: nosniff\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%b"
             % (refusal.status, HTTPStatus(refusal.status).phrase.encode(), len(body), body))
@@ -137,7 +139,7 @@ class ReaderConnection(StreamSubscriber, asyncio.Protocol):
     async def run(self, slug: str, cursor: str | None) -> None:
         """From the story's lookup to the end of the replay; then the hub takes over."""
         live = self.live
-        story_id = await admit(live, slug)
+        story_id = await admit(live, slug, cursor=cursor)
         if isinstance(story_id, Refusal):
             return self.answer(raw(story_id))
         if self.socket.is_closing():
@@ -150,7 +152,7 @@ class ReaderConnection(StreamSubscriber, asyncio.Protocol):
             if last is not None:
                 last = await replay(live, self, last, self.send, self.socket)
             self.last_id = last if last is not None else live.follower.last_id
-            if self.closed:
+            if self.closed or ended_after_replay(live, self):
                 self.end()  # ended during the replay, or the reader left
             else:
                 self.release(self.socket, chunked=True)  # direct from here on: the task ends

@@ -26,6 +26,7 @@ class Lookups:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._story_ids: dict[str, int] = {}
+        self.ended: set[int] = set()  # public stories whose coverage has ended (their streams end too)
         self._oldest: tuple[int, float] | None = None
         self._asking: dict[object, asyncio.Future[Any]] = {}
 
@@ -66,7 +67,27 @@ class Lookups:
     def _lookup(self, slug: str, audience: Audience) -> int | None:
         with self.db.read() as conn:
             story = stories.get_story(conn, slug, audience)
-        return None if story is None else int(story.id)
+        if story is None:
+            return None
+        self.set_ended(int(story.id), story.status == "ended")
+        return int(story.id)
+
+    def set_ended(self, story_id: int, ended: bool) -> None:
+        if ended:
+            self.ended.add(story_id)
+        else:
+            self.ended.discard(story_id)
+
+    async def caught_up(self, story_id: int, cursor: str | None) -> bool:
+        """Whether a reader resuming from `cursor` has had every event of the story (one
+        query for all the readers asking at once). No cursor: it asks for what comes next."""
+        if not cursor:
+            return True
+        if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
+            return False
+        last = await self._once(("last", story_id),
+                                lambda: self.story_last_id(story_id, Audience.readers))
+        return int(cursor) >= last
 
     def story_events(self, story_id: int, after: int, audience: Audience, max_bytes: int) -> list[events.Event] | None:
         """One batch of a replay, at most about `max_bytes`, as visible now; None when the

@@ -232,12 +232,16 @@ def _problem(status: int, title: str, detail: str) -> Refusal:
 DATABASE_DOWN = Refusal(200, retry=(5000, 15000))
 FULL = Refusal(200, retry=(5000, 20000))  # this process holds `max_streams` already
 NO_STORY = _problem(404, "Not found", "No live story at this address.")
+OVER = Refusal(204)  # the coverage has ended and the reader has it all: EventSource stops for good
 SIGNED_OUT = _problem(401, "Not signed in", "Sign in to the newsroom first.")
 
 
-async def admit(live: Live, slug: str, audience: Audience = Audience.readers) -> int | Refusal:
+async def admit(live: Live, slug: str, audience: Audience = Audience.readers,
+                cursor: str | None = None) -> int | Refusal:
     """The story's id, or why its stream is not opened: one decision for both ways in (the
-    ASGI endpoint below and the reader's own connection, `connection.py`)."""
+    ASGI endpoint below and the reader's own connection, `connection.py`). A reader of an
+    ended story who has every event is told the stream is over; one who missed some is
+    replayed them, and then the stream ends (`ended_after_replay`)."""
     try:
         story_id = await live.lookups.story_id(slug, audience)
     except Exception as exc:  # noqa: BLE001 - the database is down: come back later
@@ -245,9 +249,20 @@ async def admit(live: Live, slug: str, audience: Audience = Audience.readers) ->
         return DATABASE_DOWN
     if story_id is None:
         return NO_STORY
+    if audience is Audience.readers and story_id in live.lookups.ended:
+        try:
+            if await live.lookups.caught_up(story_id, cursor):
+                return OVER
+        except Exception:  # noqa: BLE001 - the database is down: replay when it is back
+            return DATABASE_DOWN
     if live.hub.count >= live.max_streams:
         return FULL
     return story_id
+
+
+def ended_after_replay(live: Live, subscriber: StreamSubscriber) -> bool:
+    """An ended story's stream ends once its reader is caught up: nothing more will come."""
+    return subscriber.audience is Audience.readers and subscriber.story_id in live.lookups.ended
 
 
 class LiveEndpoint:
@@ -267,7 +282,7 @@ class LiveEndpoint:
             if session is None:
                 return await refuse(send, SIGNED_OUT)
             session_id = session.id  # checked again every heartbeat (session_watch.py)
-        story_id = await admit(live, slug, self.audience)
+        story_id = await admit(live, slug, self.audience, requested_cursor(scope))
         if isinstance(story_id, Refusal):
             return await refuse(send, story_id)
 
@@ -286,6 +301,8 @@ class LiveEndpoint:
             if cursor is not None:  # paced by the reader's socket; None: the stream ends
                 cursor = await replay(live, subscriber, cursor, send, direct[0] if direct else None)
             subscriber.last_id = cursor if cursor is not None else live.follower.last_id
+            if ended_after_replay(live, subscriber):
+                subscriber.close()
             if subscriber.closed:
                 pass  # ended during the replay: the story is gone for this reader, or the reader left
             elif direct:
@@ -350,6 +367,9 @@ async def watch_disconnect(receive: Receive, subscriber: StreamSubscriber) -> No
 
 
 async def refuse(send: Send, refusal: Refusal) -> None:
-    headers = HEADERS if refusal.status == 200 else [(b"content-type", b"application/problem+json")]
+    if refusal.status == 200:
+        headers = HEADERS
+    else:
+        headers = [(b"content-type", b"application/problem+json")] if refusal.problem else []
     await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
     await send({"type": "http.response.body", "body": refusal.body(), "more_body": False})

@@ -6,7 +6,8 @@ from __future__ import annotations
 import difflib
 import json
 import secrets
-from typing import Annotated, Any
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -14,17 +15,21 @@ from sqlalchemy import Connection
 from starlette.exceptions import HTTPException
 
 from ..accounts.users import Role
-from ..errors import NotFound
+from ..embedding.snippet import VIEWS, snippet
+from ..errors import Invalid, NotFound
 from ..push import outbox
 from ..stories import entries, posting
 from ..stories import story as stories
 from ..vocabulary import KIND_FIELDS, MAX_ID, Audience, EntryKind, StoryStatus
 from ..web import idempotency
+from ..web.public_url import origin_of
 from .pages import db, editor_form, render, session_of
 
 router = APIRouter(prefix="/newsroom", include_in_schema=False)
 KIND_LABELS: dict[EntryKind, str] = {"text": "Text", "quote": "Quote", "image": "Photo", "embed": "Embed"}
-STATUS_LABELS: dict[StoryStatus, str] = {"draft": "Draft: not public", "live": "Live", "ended": "Ended"}
+STATUS_LABELS: dict[StoryStatus, str] = {
+    "draft": "Draft: not public", "scheduled": "Coming up", "live": "Live", "ended": "Ended",
+}
 # What the composer sends for each kind (a correction is added later, by editing).
 COMPOSER_FIELDS = {kind: [f for f in fields if f != "correction"] for kind, fields in KIND_FIELDS.items()}
 
@@ -77,6 +82,8 @@ def desk(request: Request, slug: str) -> Response:
         can_edit=session.user.can(Role.editor), followers=followers, kinds=KIND_LABELS,
         statuses=STATUS_LABELS, composer_fields=json.dumps(COMPOSER_FIELDS),
         max_upload_bytes=request.app.state.settings.max_upload_bytes,
+        snippets={view: snippet(origin_of(request.scope, request.app.state.settings.public_url), story.slug, view)
+                  for view in VIEWS},
         upload_limit=megabytes(request.app.state.settings.max_upload_bytes),
     )
 
@@ -90,16 +97,44 @@ def megabytes(size: int) -> str:
 def update_story(
     request: Request, slug: str, headline: Annotated[str, Form(min_length=1, max_length=200)],
     dateline: Annotated[str, Form(max_length=80)] = "", summary: Annotated[str, Form(max_length=2000)] = "",
-    status: Annotated[StoryStatus, Form()] = "draft",
+    status: Annotated[StoryStatus | None, Form()] = None,
     requires_approval: Annotated[str, Form(max_length=5)] = "", csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     session = editor_form(request, csrf_token, "change stories")
+    changes: dict[str, Any] = {"headline": headline, "dateline": dateline, "summary": summary,
+                               "requires_approval": requires_approval == "on"}
+    if status is not None:
+        changes["status"] = status
     with db(request).write() as conn:
         story = _desk_story(conn, slug)
-        posting.change_story(conn, session.user, story, {
-            "headline": headline, "dateline": dateline, "summary": summary, "status": status,
-            "requires_approval": requires_approval == "on",
-        })
+        posting.change_story(conn, session.user, story, changes)
+    return RedirectResponse(f"/newsroom/stories/{slug}", status_code=303)
+
+
+@router.post("/stories/{slug}/coverage")
+def coverage(
+    request: Request, slug: str, action: Annotated[Literal["live", "end", "schedule"], Form()],
+    closing_summary: Annotated[str, Form(max_length=2000)] = "",
+    starts_at: Annotated[str, Form(max_length=40)] = "",
+    utc_offset_minutes: Annotated[int, Form(ge=-18 * 60, le=18 * 60)] = 0,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """The coverage's life in one click: go live (or reopen), end it with an optional closing
+    summary, or schedule it (a time in the editor's own zone, which the desk's script sends)."""
+    session = editor_form(request, csrf_token, "start or end coverage")
+    changes: dict[str, Any] = {"status": {"live": "live", "end": "ended", "schedule": "scheduled"}[action]}
+    if action == "end":
+        changes["closing_summary"] = closing_summary
+    if action == "schedule":
+        try:
+            local = datetime.fromisoformat(starts_at)
+        except ValueError:
+            raise Invalid("starts_at: choose the date and time the coverage begins") from None
+        zone = timezone(timedelta(minutes=utc_offset_minutes))
+        changes["starts_at"] = (local if local.tzinfo else local.replace(tzinfo=zone)).astimezone(timezone.utc)
+    with db(request).write() as conn:
+        story = _desk_story(conn, slug)
+        posting.change_story(conn, session.user, story, changes)
     return RedirectResponse(f"/newsroom/stories/{slug}", status_code=303)
 
 

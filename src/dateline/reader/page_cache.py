@@ -37,7 +37,7 @@ from ..times import http_date
 from ..vocabulary import MAX_ID
 from ..web.compression import Encoded, accepted
 from ..web.http_cache import matches, not_modified
-from ..web.middleware import SECURITY_HEADERS
+from ..web.middleware import missing_security_headers
 from ..web.public_url import origin_of
 
 CACHE_PUBLIC = "public, max-age=5, stale-while-revalidate=30"
@@ -69,7 +69,7 @@ class CachedPage:
         common.append((b"etag", self.etag.encode()))
         if not any(name == b"vary" for name, _ in common):
             common.append((b"vary", b"Accept-Encoding"))
-        common += SECURITY_HEADERS
+        common += missing_security_headers({name for name, _ in common})
         lists: list[list[tuple[bytes, bytes]]] = []
         for coding, body in ((None, self.encoded.identity), ("gzip", self.encoded.gzip), ("br", self.encoded.br)):
             if body is None:

@@ -27,10 +27,9 @@ from ..web.http_cache import not_modified
 from ..web.public_url import origin_of
 from ..web.templates import templates
 from . import structured_data
-from .page_cache import CachedPage, PageCache, story_key
+from .page_cache import CACHE_PUBLIC, CachedPage, PageCache, cache_control, story_key
 
 router = APIRouter(include_in_schema=False)
-CACHE_PUBLIC = "public, max-age=5, stale-while-revalidate=30"
 VARY = {"Vary": "Accept-Encoding"}
 SERVICE_WORKER = Path(__file__).parent.parent / "static" / "sw.js"
 
@@ -46,17 +45,17 @@ def _cache(request: Request) -> PageCache:
 
 
 def _render(request: Request, key: tuple[object, ...], name: str, etag: str, modified: datetime,
-            story_id: int | None = None, version: int = 0, **context: Any) -> CachedPage:
+            story_id: int | None = None, version: int = 0, cache: str = CACHE_PUBLIC, **context: Any) -> CachedPage:
     """The page of this version: held, or rendered, compressed and held now."""
-    cache = _cache(request)
-    if (page := cache.get(key, etag)) is not None:
+    pages = _cache(request)
+    if (page := pages.get(key, etag)) is not None:
         return page
     context["site_name"] = request.app.state.settings.site_name
     context["origin"] = _origin(request)
     html = templates.get_template(name).render(context).encode()
     headers = {"Content-Type": "text/html; charset=utf-8", "Last-Modified": http_date(modified),
-               "Cache-Control": CACHE_PUBLIC}
-    return cache.put(key, CachedPage(etag, Encoded.of(html), headers, story_id, version))
+               "Cache-Control": cache}
+    return pages.put(key, CachedPage(etag, Encoded.of(html), headers, story_id, version))
 
 
 def _origin(request: Request) -> str:
@@ -116,7 +115,7 @@ def story_page(
     etag = f'W/"story-{story.id}-{story.last_event_id}-{order}-{cursor}"'
     key = story_key(slug, order, cursor, "" if request.app.state.settings.public_url else _origin(request))
     held = _cache(request).get(key, etag)  # also tells the door the page it holds is still current
-    if (cached := not_modified(request, etag, CACHE_PUBLIC, VARY)) is not None:
+    if (cached := not_modified(request, etag, cache_control(story.status), VARY)) is not None:
         return cached
     if held is not None:
         return _answer(request, held)
@@ -136,6 +135,7 @@ def story_page(
     newest = [] if oldest or not first_page else sorted([*pinned, *page], key=_publication, reverse=True)
     return _answer(request, _render(
         request, key, "story.html", etag, story.updated_at, story.id, story.last_event_id,
+        cache_control(story.status),
         story=story,
         order=order,
         pinned=pinned,
@@ -149,8 +149,9 @@ def story_page(
         card=structured_data.card(story, newest or page, origin),
         # Search engines read the canonical page: the latest updates, newest first.
         live_blog=structured_data.script_json(structured_data.live_blog(
-            story, newest, origin, request.app.state.settings.site_name, iso(story.created_at),
-            iso(story.updated_at) if story.status == "ended" else None,
+            story, newest, origin, request.app.state.settings.site_name,
+            iso(story.coverage_started_at or story.starts_at or story.created_at),
+            iso(story.coverage_ended_at) if story.status == "ended" and story.coverage_ended_at else None,
         )) if newest or (first_page and not oldest) else None,
     ))
 
@@ -163,10 +164,11 @@ def entry_page(request: Request, slug: str, entry_id: EntryId) -> Response:
     if entry is None:
         raise HTTPException(404, "This update does not exist or was removed.")
     etag = f'W/"entry-{entry.id}-{entry.revision}-{story.last_event_id}"'
-    if (cached := not_modified(request, etag, CACHE_PUBLIC, VARY)) is not None:
+    if (cached := not_modified(request, etag, cache_control(story.status), VARY)) is not None:
         return cached
     page = _render(request, _keyed(request, ("entry", story.id, entry.id)), "entry.html", etag, entry.updated_at,
-                   story=story, entry=entry, card=structured_data.entry_card(story, entry, _origin(request)))
+                   cache=cache_control(story.status), story=story, entry=entry,
+                   card=structured_data.entry_card(story, entry, _origin(request)))
     return _answer(request, page)
 
 

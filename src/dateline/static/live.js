@@ -21,6 +21,8 @@
   var held = []; // new entries waiting while the reader is down in older updates
   var missed = 0; // new entries that belong on another page than this one
   var unseen = 0; // arrived while the tab was in the background
+  var limit = parseInt(story.dataset.limit, 10) || 0; // the teaser keeps its latest few
+  var framed = document.documentElement.classList.contains("framed");
 
   // --- times, in the reader's own time zone --------------------------------------------
 
@@ -121,7 +123,11 @@
   function place(el, pinned) {
     var empty = list.querySelector(".empty");
     if (empty) empty.remove();
-    if (pinned) {
+    if (limit) {
+      list.insertBefore(el, list.querySelector(".entry"));
+      var shown = list.querySelectorAll(".entry");
+      for (var n = limit; n < shown.length; n++) shown[n].remove();
+    } else if (pinned) {
       pinnedList.insertBefore(el, pinnedList.firstChild);
       pinnedList.hidden = false;
     } else if (order === "oldest") {
@@ -242,11 +248,37 @@
     var summary = story.querySelector(".story-head .summary");
     summary.textContent = data.summary;
     summary.hidden = !data.summary;
-    var marker = story.querySelector(".live-marker, .ended-marker");
-    if (marker && data.status === "ended") {
-      marker.className = "ended-marker";
-      marker.textContent = "Coverage ended";
+    var marker = story.querySelector(".live-marker, .ended-marker, .scheduled-marker");
+    var words = { live: ["live-marker", "Live"], ended: ["ended-marker", "Coverage ended"],
+                  scheduled: ["scheduled-marker", "Coming up"] }[data.status];
+    if (marker && words) {
+      marker.className = words[0];
+      marker.textContent = words[1];
     }
+    var begins = story.querySelector(".coverage-begins");
+    begins.hidden = !(data.status === "scheduled" && data.starts_at);
+    if (!begins.hidden) {
+      var at = begins.querySelector("time");
+      at.setAttribute("datetime", data.starts_at);
+      showTime(at);
+    }
+    var ended = story.querySelector(".coverage-ended");
+    ended.hidden = data.status !== "ended";
+    var closing = ended.querySelector(".closing-summary");
+    closing.textContent = data.closing_summary || "";
+    closing.hidden = !data.closing_summary;
+    var wasEnded = story.dataset.status === "ended";
+    story.dataset.status = data.status;
+    if (data.status === "ended") {
+      stop();
+      announce("This coverage has ended.");
+    } else if (wasEnded) {
+      location.reload(); // reopened: the page comes back live, with all it needs for that
+    }
+  }
+
+  function announce(text) {
+    if (announcer) announcer.textContent = text;
   }
 
   function touchLastUpdated(iso) {
@@ -279,6 +311,37 @@
     };
   }
 
+  // An ended story's stream is over: the server ends it after the event that says so, and
+  // answers 204 to a reconnection, which the browser obeys. The page then checks now and
+  // then (a cached answer, as cheap as a page) whether the desk has reopened the coverage.
+  var reopenCheck = null;
+  var REOPEN_CHECK_MS = 60000;
+
+  function stop() {
+    if (source) source.close();
+    source = null;
+    clearTimeout(lostTimer);
+    setConnection("", "ended");
+    if (reopenCheck) return;
+    reopenCheck = setInterval(checkReopened, REOPEN_CHECK_MS);
+    // A reader coming back to the tab is told at once, not at the next check.
+    document.addEventListener("visibilitychange", checkReopened);
+  }
+
+  function checkReopened() {
+    if (document.hidden) return;
+    fetch("/api/v1/stories/" + slug + "/events?after=" + lastId + "&limit=100", { credentials: "omit" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (page) {
+        if (!page) return;
+        page.events.forEach(function (event) {
+          if (event.type === "story.updated" && event.data.status !== "ended") location.reload();
+        });
+        if (!page.has_more) lastId = Math.max(lastId, page.last_event_id);
+      })
+      .catch(function () {});
+  }
+
   function connect() {
     source = new EventSource("/stories/" + slug + "/live?last_event_id=" + lastId);
     source.addEventListener("entry.created", handler(onCreated));
@@ -295,6 +358,7 @@
       }
     };
     source.onerror = function () {
+      if (!source) return; // stopped: the coverage has ended
       if (source.readyState === EventSource.CLOSED) {
         // The browser gave up (a 404: the story is gone or unpublished). Try once more later.
         setConnection("Offline: trying again shortly", "lost");
@@ -316,7 +380,7 @@
   }
   try {
     var preferred = localStorage.getItem("dateline.order");
-    if (preferred === "oldest" && order === "newest" && location.search === "") {
+    if (!framed && preferred === "oldest" && order === "newest" && location.search === "") {
       location.replace("/stories/" + slug + "?order=oldest");
       return;
     }
@@ -337,5 +401,6 @@
 
   showTimes(document);
   setInterval(function () { showTimes(story); }, 30000);
-  connect();
+  if (story.dataset.status === "ended") stop();
+  else connect();
 })();

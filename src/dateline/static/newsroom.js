@@ -387,4 +387,12 @@
   });
   showKindFields();
   restoreDraft();
+
+  // A scheduled start is typed in the editor's own time: send its offset from UTC with it.
+  document.querySelectorAll("form[data-local-time]").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      var typed = new Date(form.elements.starts_at.value);
+      if (!isNaN(typed)) form.elements.utc_offset_minutes.value = String(-typed.getTimezoneOffset());
+    });
+  });
 })();

@@ -62,16 +62,29 @@ def clean_headline(text: str) -> str:
 def start_story(
     conn: Connection, user: User, *, headline: str, slug: str | None = None, dateline: str = "",
     summary: str = "", status: StoryStatus = "draft", requires_approval: bool = False,
+    starts_at: datetime | None = None,
 ) -> Row[Any]:
     user.require(Role.editor, "create stories")
+    check_life(status, starts_at, "", Invalid)
     return stories.create_story(
         conn, headline=clean_headline(headline), slug=slug, dateline=" ".join(dateline.split()),
-        summary=summary.strip(), status=status, requires_approval=requires_approval,
+        summary=summary.strip(), status=status, requires_approval=requires_approval, starts_at=starts_at,
     )
 
 
+def check_life(status: str, starts_at: datetime | None, closing_summary: str,
+               refusal: type[Invalid] | type[Conflict] = Conflict) -> None:
+    """A scheduled story says when its coverage begins; only an ended one has a closing
+    summary. A change that clashes with the story as stored is a Conflict."""
+    if status == "scheduled" and starts_at is None:
+        raise refusal("starts_at: a scheduled story needs the time its coverage begins")
+    if closing_summary and status != "ended":
+        raise refusal("closing_summary: only an ended story has one (end it with status `ended`)")
+
+
 def change_story(conn: Connection, user: User, story: Row[Any], changes: dict[str, Any]) -> Row[Any]:
-    """Headline, dateline, summary, status, approval; a slug never changes (links are out)."""
+    """Headline, dateline, summary, status (and with it the coverage's life), approval; a slug
+    never changes (links are out)."""
     user.require(Role.editor, "change stories")
     if "slug" in changes and changes["slug"] != story.slug:
         raise Conflict("A story's slug cannot change: links to it are already out.")
@@ -82,6 +95,11 @@ def change_story(conn: Connection, user: User, story: Row[Any], changes: dict[st
         changes["dateline"] = " ".join(changes["dateline"].split())
     if "summary" in changes:
         changes["summary"] = changes["summary"].strip()
+    if "closing_summary" in changes:
+        changes["closing_summary"] = changes["closing_summary"].strip()
+    status = changes.get("status", story.status)
+    check_life(status, changes.get("starts_at", story.starts_at),
+               changes.get("closing_summary", story.closing_summary if status == "ended" else ""))
     return stories.update_story(conn, story, changes)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Row, case, select, update
 
 from ..errors import Conflict
 from ..schema import stories
-from ..times import iso
+from ..times import iso, iso_or_none
 from ..times import now as utc_now
 from ..vocabulary import (
     MAX_SLUG,
@@ -52,6 +52,10 @@ def story_json(row: Row[Any]) -> dict[str, Any]:
         "summary": row.summary,
         "status": row.status,
         "requires_approval": row.requires_approval,
+        "starts_at": iso_or_none(row.starts_at),
+        "coverage_started_at": iso_or_none(row.coverage_started_at),
+        "coverage_ended_at": iso_or_none(row.coverage_ended_at),
+        "closing_summary": row.closing_summary,
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
     }
@@ -60,7 +64,8 @@ def story_json(row: Row[Any]) -> dict[str, Any]:
 def story_etag(row: Row[Any]) -> str:
     """Changes when an editor-visible field changes, not when an update is posted."""
     digest = hashlib.sha256(
-        "\x1f".join((row.headline, row.dateline, row.summary, row.status, str(row.requires_approval))).encode()
+        "\x1f".join((row.headline, row.dateline, row.summary, row.status, str(row.requires_approval),
+                     str(row.starts_at), row.closing_summary)).encode()
     ).hexdigest()[:20]
     return f'"s{row.id}-{digest}"'
 
@@ -75,11 +80,13 @@ def get_story(conn: Connection, slug: str, audience: Audience = Audience.readers
 
 
 def list_stories(conn: Connection, audience: Audience = Audience.readers, limit: int = 100) -> list[Row[Any]]:
-    """Live stories first, then the rest; most recently updated first within each."""
+    """Live stories first, then those coming up, drafts, and ended ones; most recently
+    updated first within each."""
     query = select(stories)
     if audience is Audience.readers:
         query = query.where(stories.c.status.in_(PUBLIC_STATUSES))
-    live_first = case((stories.c.status == "live", 0), (stories.c.status == "draft", 1), else_=2)
+    live_first = case((stories.c.status == "live", 0), (stories.c.status == "scheduled", 1),
+                      (stories.c.status == "draft", 2), else_=3)
     return list(conn.execute(query.order_by(live_first, stories.c.updated_at.desc()).limit(limit)))
 
 
@@ -92,6 +99,7 @@ def create_story(
     summary: str = "",
     status: str = "draft",
     requires_approval: bool = False,
+    starts_at: datetime | None = None,
 ) -> Row[Any]:
     now = utc_now()
     if slug:
@@ -104,10 +112,30 @@ def create_story(
         .values(
             slug=slug, headline=headline, dateline=dateline, summary=summary, status=status,
             requires_approval=requires_approval, created_at=now, updated_at=now, last_event_id=0,
+            starts_at=starts_at, closing_summary="", **coverage_moments(None, {"status": status}, now),
         )
         .returning(stories.c.id)
     ).scalar_one()
     return _log_story_change(conn, story_id, STORY_CREATED, now)
+
+
+def coverage_moments(old_status: str | None, changes: dict[str, Any], now: datetime,
+                     started: datetime | None = None) -> dict[str, Any]:
+    """What a change of status also changes: going live starts the coverage (once; a reopened
+    story keeps its first start) and clears an ending; ending it marks the moment."""
+    status = changes.get("status", old_status)
+    if status == old_status:
+        return {}
+    moments: dict[str, Any] = {}
+    if status in ("live", "ended") and started is None:
+        moments["coverage_started_at"] = now
+    if status == "ended":
+        moments["coverage_ended_at"] = now
+    elif old_status == "ended":
+        moments["coverage_ended_at"] = None  # reopened (or back to draft): no longer ended
+        if "closing_summary" not in changes:
+            moments["closing_summary"] = ""
+    return moments
 
 
 def update_story(conn: Connection, story: Row[Any], changes: dict[str, Any]) -> Row[Any]:
@@ -115,6 +143,7 @@ def update_story(conn: Connection, story: Row[Any], changes: dict[str, Any]) -> 
     if not changes:
         return story
     now = utc_now()
+    changes.update(coverage_moments(story.status, changes, now, story.coverage_started_at))
     events.lock(conn)  # before the story row: the order every writer follows
     conn.execute(update(stories).where(stories.c.id == story.id).values(**changes))
     return _log_story_change(conn, story.id, STORY_UPDATED, now)

@@ -15,12 +15,17 @@ from . import problems
 
 log = logging.getLogger("dateline")
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    f"frame-src {' '.join(PLAYER_ORIGINS)}; "
-    "frame-ancestors 'none'"
-)
+def content_security_policy(frame_ancestors: str = "'none'") -> str:
+    """The policy of every page; `frame_ancestors` names who may frame it (embeds only)."""
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        f"frame-src {' '.join(PLAYER_ORIGINS)}; "
+        f"frame-ancestors {frame_ancestors}"
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 SECURITY_HEADERS = [
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),
@@ -29,6 +34,15 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
+
+
+def missing_security_headers(present: set[bytes]) -> list[tuple[bytes, bytes]]:
+    """The security headers an answer lacks. One with its own policy (an embed's, framable by
+    the sites the operator allows) decides its own framing: no X-Frame-Options, which can
+    name no list of sites, beside it."""
+    own_policy = b"content-security-policy" in present
+    return [(n, v) for n, v in SECURITY_HEADERS
+            if n not in present and not (own_policy and n == b"x-frame-options")]
 
 
 class SecurityHeaders:
@@ -48,8 +62,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 started = True
                 headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers += [(n, v) for n, v in SECURITY_HEADERS if n not in present]
+                headers += missing_security_headers({name.lower() for name, _ in headers})
                 message["headers"] = headers
             await send(message)
 
