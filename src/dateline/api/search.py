@@ -52,7 +52,7 @@ def search(
     offset: Annotated[int, Query(ge=0, le=terms.MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """Stories and updates with every word of `q`, best match first. Readers find published
-    updates of live and ended stories; newsroom members also drafts and pending posts."""
+    updates of public stories (scheduled, live, ended); newsroom members also drafts and pending posts."""
     audience = audience_of(user)
     words = terms.words_of(q)
     with db.read() as conn:

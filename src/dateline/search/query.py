@@ -1,6 +1,6 @@
 """One page of search hits, as an audience may see them.
 
-Readers find live and ended stories and the published updates of those (never a draft
+Readers find public stories (scheduled, live, ended) and the published updates of those (never a draft
 story, a post pending approval, a deleted update). The newsroom also finds drafts and
 pending posts, never deleted ones. The index holds the approved copy of each update: the
 words of an edit waiting for approval are not found until an editor approves it.

@@ -208,12 +208,12 @@
       for (var i = 0; i < held.length; i++) {
         if (held[i].el.dataset.id == entry.id) return fill(held[i].el, entry);
       }
-      if (entry.pinned) place(build(entry), true); // pinned from further down the story
+      if (entry.pinned && !limit) place(build(entry), true); // pinned from further down the story
       return;
     }
     var wasPinned = el.parentNode === pinnedList;
     fill(el, entry);
-    if (entry.pinned !== wasPinned) {
+    if (!limit && entry.pinned !== wasPinned) { // the teaser has no pinned section: latest first
       el.remove();
       if (entry.pinned) place(el, true);
       else if (order === "newest") insertByTime(el);
@@ -238,7 +238,7 @@
     held = held.filter(function (h) { return h.el.dataset.id != data.id; });
     updateBar();
     updateKeyEvent({ id: data.id, key_event: false });
-    pinnedList.hidden = !pinnedList.querySelector(".entry");
+    if (pinnedList) pinnedList.hidden = !pinnedList.querySelector(".entry");
   }
 
   function onStory(data) {
