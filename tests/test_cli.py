@@ -24,6 +24,7 @@ def dateline(*args: str, cwd: Path, stdin: str | None = None, env: dict[str, str
 def test_init_user_and_token_work_in_a_fresh_folder(tmp_path: Path) -> None:
     first = dateline("init", cwd=tmp_path)
     assert first.returncode == 0 and "ready" in first.stdout
+    assert f"Created the database {tmp_path / 'dateline.db'}" in first.stdout, "init says what it made, and where"
     assert (tmp_path / "dateline.db").exists(), "the default database is a file in the current folder"
     assert "up to date" in dateline("init", cwd=tmp_path).stdout
 
@@ -96,6 +97,41 @@ def test_commands_refuse_an_uninitialised_database(tmp_path: Path) -> None:
     assert serve.returncode != 0 and "run `dateline init` first" in serve.stderr
 
 
+@pytest.mark.parametrize("args", [("user", "list"), ("user", "add", "mira"), ("token", "list"),
+                                  ("token", "create", "mira"), ("push", "rotate-keys"), ("prune",),
+                                  ("serve", "--port", "1")])
+def test_a_chore_in_the_wrong_folder_makes_no_stray_database(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """An operator who ran `init --database …` and forgot it on the next command is told so;
+    no empty ./dateline.db appears to confuse the next one."""
+    result = dateline(*args, cwd=tmp_path)
+    assert result.returncode != 0
+    assert f"no database at {tmp_path / 'dateline.db'}; run `dateline init` first" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_init_refuses_a_folder_that_is_not_there(tmp_path: Path) -> None:
+    """A typo in the path must not quietly make a new tree of folders."""
+    url = f"sqlite:///{tmp_path / 'var' / 'lib' / 'site.db'}"
+    result = dateline("init", "--database", url, cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"no folder {tmp_path / 'var' / 'lib'} for the database site.db: create it first" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "var" / "lib").mkdir(parents=True)
+    made = dateline("init", "--database", url, cwd=tmp_path)
+    assert made.returncode == 0 and f"Created the database {tmp_path / 'var' / 'lib' / 'site.db'}" in made.stdout
+
+
+def test_the_database_set_once_in_the_environment_serves_every_command(tmp_path: Path) -> None:
+    """As docs/operations.md does it: DATELINE_DATABASE_URL exported once, then plain commands."""
+    elsewhere = tmp_path / "site"
+    elsewhere.mkdir()
+    env = {"DATELINE_DATABASE_URL": f"sqlite:///{elsewhere / 'site.db'}"}
+    assert dateline("init", cwd=tmp_path, env=env).returncode == 0
+    assert dateline("user", "add", "mira", "--role", "admin", cwd=tmp_path, env=env).returncode == 0
+    assert dateline("user", "list", cwd=tmp_path, env=env).stdout.startswith("mira\tadmin\tactive")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"], "nothing left in the current folder"
+
+
 def test_a_bad_setting_is_reported_by_name(tmp_path: Path) -> None:
     result = dateline("config", cwd=tmp_path, env={"DATELINE_PORT": "eighty"})
     assert result.returncode != 0 and "DATELINE_PORT" in result.stderr
@@ -126,6 +162,7 @@ def test_the_demo_serves_a_live_story_that_grows(tmp_path: Path) -> None:
         lines = [process.stdout.readline() for _ in range(5)]  # type: ignore[union-attr]
         printed = "".join(lines)
         assert f"http://127.0.0.1:{port}/stories/" in printed and "API token:   dl_" in printed
+        assert "user 'admin' (role admin), password " in printed
         slug = printed.split("/stories/")[1].split()[0]
         base = f"http://127.0.0.1:{port}"
         import time

@@ -45,6 +45,20 @@ def test_systemd_finds_nothing_wrong_with_the_unit(tmp_path: Path) -> None:
     assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), done.stderr
 
 
+def test_the_unit_has_a_home_and_starts_at_boot() -> None:
+    text = (DEPLOY / "dateline.service").read_text()
+    unit = unit_values(text)
+    # systemd makes /var/lib/dateline for the user; relative paths and the photos land there.
+    assert unit["StateDirectory"] == ["dateline"] and unit["WorkingDirectory"] == ["/var/lib/dateline"]
+    assert unit["ReadWritePaths"] == ["/var/lib/dateline"]
+    defaults = dict(line.split("=", 1) for line in unit["Environment"])
+    assert defaults["DATELINE_MEDIA_DIR"] == "/var/lib/dateline/media"
+    assert defaults["DATELINE_DATABASE_URL"] == "sqlite:////var/lib/dateline/site.db"
+    # The environment file comes after the defaults: systemd lets it override them.
+    assert text.index("EnvironmentFile=") > text.index("Environment=DATELINE_MEDIA_DIR")
+    assert "[Install]" in text and unit["WantedBy"] == ["multi-user.target"]
+
+
 def test_the_units_commands_with_its_environment_file_start_a_node(tmp_path: Path) -> None:
     unit = unit_values((DEPLOY / "dateline.service").read_text())
     env_file = unit_values((DEPLOY / "dateline.env").read_text())
@@ -54,7 +68,8 @@ def test_the_units_commands_with_its_environment_file_start_a_node(tmp_path: Pat
     here = {"DATELINE_DATABASE_URL": f"sqlite:///{tmp_path / 'site.db'}", "DATELINE_BROKER": "local",
             "DATELINE_HOST": "127.0.0.1", "DATELINE_PORT": str(port)}
     assert set(here) <= set(env_file)
-    env = {**os.environ, **{k: v[0] for k, v in env_file.items()}, **here}
+    defaults = dict(line.replace("/var/lib/dateline", str(tmp_path)).split("=", 1) for line in unit["Environment"])
+    env = {**os.environ, **defaults, **{k: v[0] for k, v in env_file.items()}, **here}
 
     def command(line: str) -> list[str]:
         binary, *args = line.split()

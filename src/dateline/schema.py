@@ -112,6 +112,9 @@ stories = Table(
     Column("coverage_started_at", UTCDateTime),
     Column("coverage_ended_at", UTCDateTime),
     Column("closing_summary", Text, nullable=False, default="", server_default=""),
+    # "What we know": the established facts, a JSON list of lines, and when they last changed.
+    Column("facts", Text, nullable=False, default="[]", server_default="[]"),
+    Column("facts_updated_at", UTCDateTime),
 )
 
 entries = Table(

@@ -47,7 +47,7 @@ ENTRY_FLAGS: Final = ("pinned", "key_event")
 
 EventType = Literal[
     "entry.created", "entry.updated", "entry.deleted", "story.created", "story.updated",
-    "newsroom.submitted", "newsroom.editing",
+    "story.facts", "newsroom.submitted", "newsroom.editing",
 ]
 EVENT_TYPES: Final[tuple[EventType, ...]] = get_args(EventType)
 ENTRY_CREATED: Final = "entry.created"
@@ -55,6 +55,9 @@ ENTRY_UPDATED: Final = "entry.updated"
 ENTRY_DELETED: Final = "entry.deleted"
 STORY_CREATED: Final = "story.created"
 STORY_UPDATED: Final = "story.updated"
+STORY_FACTS: Final = "story.facts"  # the "What we know" list changed
+MAX_FACTS: Final = 12  # lines in a story's "What we know"
+MAX_FACT: Final = 300  # characters in one of them
 NEWSROOM_PREFIX: Final = "newsroom."  # events for the newsroom alone, never sent to readers
 ENTRY_SUBMITTED: Final = "newsroom.submitted"  # a reporter's post waiting for approval, or its edit
 EDITING: Final = "newsroom.editing"  # someone has an entry open in the editor

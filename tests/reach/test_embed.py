@@ -76,7 +76,7 @@ def test_the_embed_has_no_site_chrome_and_stays_live(embedding: TestClient, site
     assert re.search(r'<script src="/static/live\.[0-9a-f]+\.js" defer>', html)
     assert re.search(r'<script src="/static/framed\.[0-9a-f]+\.js" defer>', html)
     assert "push." not in html  # no notifications (nor their service worker) from inside a frame
-    assert 'class="story in-embed"' in html and f'data-slug="{slug}"' in html
+    assert "class=\"story in-embed story-wide\"" in html and f'data-slug="{slug}"' in html
     assert '<meta name="robots" content="noindex">' in html
     dark = embedding.get(f"/stories/{slug}/embed?scheme=dark").text
     assert '<html lang="en" class="framed scheme-dark">' in dark

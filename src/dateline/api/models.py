@@ -28,6 +28,8 @@ from ..vocabulary import (
     ALL_KIND_FIELDS,
     BODY_REQUIRED,
     KIND_FIELDS,
+    MAX_FACT,
+    MAX_FACTS,
     MAX_SLUG,
     REQUIRED_FIELDS,
     SLUG_REGEX,
@@ -151,6 +153,9 @@ class StoryUpdate(_Strict):
     starts_at: StartsAt | None = None
     closing_summary: Annotated[Text, Field(max_length=MAX_SUMMARY, description=(
         "What readers of an ended story read first; with `status: ended` or on an ended story."))] | None = None
+    facts: Annotated[list[Annotated[FilledLine, Field(max_length=MAX_FACT)]], Field(max_length=MAX_FACTS, description=(
+        "\"What we know\": the established facts, one plain-text line each, the whole list at once "
+        "(`[]` clears it). Readers' pages change live with a `story.facts` event."))] | None = None
 
 
 class Story(BaseModel):
@@ -166,6 +171,8 @@ class Story(BaseModel):
     coverage_started_at: str | None = Field(description="When the story first went live.")
     coverage_ended_at: str | None = Field(description="When the coverage ended; null unless ended.")
     closing_summary: str
+    facts: list[str]
+    facts_updated_at: str | None = Field(description="When \"What we know\" last changed.")
     created_at: str
     updated_at: str
 

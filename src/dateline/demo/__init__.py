@@ -1,91 +1,101 @@
 """`dateline demo`: a sample live story and a simulated reporter who keeps posting.
 
 The story is fictional, written for Dateline. The reporter posts through the public JSON API
-with an API token and an Idempotency-Key, exactly as a newsroom client would.
+with an API token and an Idempotency-Key, exactly as a newsroom client would; what it posts
+is in storyline.py: the night's script, then a story that moves on for as long as it runs.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import logging
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
 
 from ..accounts import users as accounts
 from ..accounts.users import Role
 from ..db import Database
-from ..schema import users
+from ..schema import entries, users
 from ..stories import posting
 from ..stories import story as stories
 from ..vocabulary import KIND_FIELDS, Audience
+from .storyline import load_sample, updates
 
-SAMPLE = Path(__file__).with_name("sample_story.json")
-EDITOR = "editor"
+ADMIN = "admin"  # the demo's one account: an admin, so every part of the newsroom can be tried
 log = logging.getLogger("dateline.demo")
 
 
-def load_sample() -> dict[str, Any]:
-    sample: dict[str, Any] = json.loads(SAMPLE.read_text(encoding="utf-8"))
-    return sample
+@dataclass(frozen=True)
+class Seeded:
+    slug: str
+    username: str
+    role: str
+    password: str
+    token: str
+    posted: int  # updates posted since the sample's first ones: where the reporter resumes
 
 
 def _fields(item: dict[str, Any]) -> dict[str, str]:
     return {k: item[k] for k in KIND_FIELDS[item["kind"]] if k in item}
 
 
-def seed(db: Database) -> tuple[str, str, str]:
-    """Create the editor account and the sample story; returns (slug, password, token).
+def seed(db: Database) -> Seeded:
+    """Create the admin account and the sample story.
 
-    Run again, it keeps the story and gives the editor a fresh password and token.
+    Run again, it keeps the story and gives the admin a fresh password and token.
     """
     sample = load_sample()
     password = accounts.generate_password()
     with db.write() as conn:
-        editor = accounts.get_user(conn, EDITOR)
-        if editor is None:
-            editor = accounts.create_user(conn, EDITOR, password, Role.admin, "Demo Editor")
+        admin = accounts.get_user(conn, ADMIN)
+        if admin is None:
+            admin = accounts.create_user(conn, ADMIN, password, Role.admin, "Demo Admin")
         else:
             conn.execute(
                 users.update()
-                .where(users.c.id == editor.id)
-                .values(password_hash=accounts.hash_password(password), disabled=False)
+                .where(users.c.id == admin.id)
+                .values(password_hash=accounts.hash_password(password), role=Role.admin.value, disabled=False)
             )
-        token = accounts.create_token(conn, editor, "demo reporter")
+        token = accounts.create_token(conn, admin, "demo reporter")
         slug = sample["story"]["slug"]
-        if stories.get_story(conn, slug, Audience.newsroom) is None:
-            story = posting.start_story(conn, editor, status="live", **sample["story"])
-            start = datetime.now(timezone.utc)
-            for item in sample["entries"]:
-                posting.post_entry(
-                    conn, editor, story, kind=item["kind"], body=item.get("body", ""),
-                    fields=_fields(item), pinned=item.get("pinned", False),
-                    key_event=item.get("key_event", False),
-                    published_at=start - timedelta(minutes=item["minutes_ago"]),
-                )
-    return slug, password, token
+        found = stories.get_story(conn, slug, Audience.newsroom)
+        if found is not None:
+            count = conn.execute(select(func.count()).select_from(entries)
+                                 .where(entries.c.story_id == found.id)).scalar_one()
+            return Seeded(slug, ADMIN, Role.admin.value, password, token, max(0, count - len(sample["entries"])))
+        story = posting.start_story(conn, admin, status="live", **sample["story"])
+        start = datetime.now(timezone.utc)
+        for item in sample["entries"]:
+            posting.post_entry(
+                conn, admin, story, kind=item["kind"], body=item.get("body", ""),
+                fields=_fields(item), pinned=item.get("pinned", False),
+                key_event=item.get("key_event", False),
+                published_at=start - timedelta(minutes=item["minutes_ago"]),
+            )
+    return Seeded(slug, ADMIN, Role.admin.value, password, token, 0)
 
 
 class SimulatedReporter(threading.Thread):
-    """Posts the next update of the sample story every `interval` seconds, until stopped."""
+    """Posts the next update of the story every `interval` seconds, from the `start`-th of
+    storyline.updates(), until stopped."""
 
-    def __init__(self, base_url: str, token: str, slug: str, interval: float) -> None:
+    def __init__(self, base_url: str, token: str, slug: str, interval: float, start: int = 0) -> None:
         super().__init__(name="demo-reporter", daemon=True)
         self.base_url, self.token, self.slug, self.interval = base_url, token, slug, interval
+        self.start_at = start
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        pool = load_sample()["live_pool"]
         url = f"{self.base_url}/api/v1/stories/{self.slug}/entries"
         headers = {"Authorization": f"Bearer {self.token}"}
         with httpx.Client(timeout=10) as client:
-            for item in itertools.cycle(pool):
+            for item in updates(self.start_at):
                 if self.stopped.wait(self.interval):
                     return
                 # One key per update: if the answer is lost, the retry cannot post it twice.

@@ -107,13 +107,17 @@ def story_page(
     before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     order: Literal["newest", "oldest"] = "newest",
+    filter: Literal["all", "key"] = "all",
 ) -> Response:
-    """The story a page at a time: newest first (`before` pages back) or oldest first (`after`)."""
+    """The story a page at a time: newest first (`before` pages back) or oldest first (`after`),
+    every update or the key events only."""
     story = _story_or_404(request, slug)
     oldest = order == "oldest"
+    key_only = filter == "key"
+    view = f"{order}-key" if key_only else order
     cursor = (after if oldest else before) or 0
-    etag = f'W/"story-{story.id}-{story.last_event_id}-{order}-{cursor}"'
-    key = story_key(slug, order, cursor, "" if request.app.state.settings.public_url else _origin(request))
+    etag = f'W/"story-{story.id}-{story.last_event_id}-{view}-{cursor}"'
+    key = story_key(slug, view, cursor, "" if request.app.state.settings.public_url else _origin(request))
     held = _cache(request).get(key, etag)  # also tells the door the page it holds is still current
     if (cached := not_modified(request, etag, cache_control(story.status), VARY)) is not None:
         return cached
@@ -124,9 +128,11 @@ def story_page(
     with _db(request).read() as conn:
         rows = entries.list_entries(
             conn, story.id, before=None if oldest else before, after=after if oldest else None,
-            limit=size + 1, oldest_first=oldest,
+            limit=size + 1, oldest_first=oldest, key_only=key_only,
         )
         pinned = entries.list_flagged(conn, story.id, "pinned", limit=5) if first_page else []
+        if key_only:
+            pinned = [row for row in pinned if row.key_event]
         key_events = entries.list_flagged(conn, story.id, "key_event", limit=8) if first_page else []
     page = rows[:size]
     pinned_ids = {row.id for row in pinned}
@@ -138,6 +144,7 @@ def story_page(
         cache_control(story.status),
         story=story,
         order=order,
+        key_only=key_only,
         pinned=pinned,
         entries=[row for row in page if row.id not in pinned_ids],
         key_events=key_events,

@@ -12,7 +12,10 @@
   var lastId = parseInt(story.dataset.lastEventId, 10) || 0;
   var list = story.querySelector("section.entries");
   var pinnedList = story.querySelector("section.pinned");
-  var keyEvents = story.querySelector("nav.key-events");
+  var keyEvents = story.querySelector(".key-events");
+  var facts = story.querySelector(".facts");
+  var keyOnly = story.dataset.filter === "key";
+  var KEY_EVENTS_SHOWN = 8; // as many as the server lists
   var bar = story.querySelector("button.new-updates");
   var announcer = document.getElementById("announcer");
   var connection = story.querySelector(".connection");
@@ -24,36 +27,10 @@
   var limit = parseInt(story.dataset.limit, 10) || 0; // the teaser keeps its latest few
   var framed = document.documentElement.classList.contains("framed");
 
-  // --- times, in the reader's own time zone --------------------------------------------
-
-  var clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-  var dated = new Intl.DateTimeFormat(undefined, {
-    day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
-  });
-  var relative = "RelativeTimeFormat" in Intl ? new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }) : null;
-
-  function ago(date) {
-    var seconds = Math.round((date.getTime() - Date.now()) / 1000);
-    if (!relative || seconds < -86400) return null;
-    if (seconds > -45) return "just now";
-    if (seconds > -3600) return relative.format(Math.round(seconds / 60), "minute");
-    return relative.format(Math.round(seconds / 3600), "hour");
-  }
-
-  function showTime(el) {
-    var date = new Date(el.getAttribute("datetime"));
-    if (isNaN(date)) return;
-    var sameDay = date.toDateString() === new Date().toDateString();
-    var absolute = sameDay ? clock.format(date) : dated.format(date);
-    var rel = ago(date);
-    el.textContent = rel && el.closest(".entry-time, .story-head") ? absolute + " · " + rel : absolute;
-    el.title = date.toLocaleString();
-  }
-
-  function showTimes(root) {
-    var times = (root || document).querySelectorAll("time[datetime]");
-    for (var i = 0; i < times.length; i++) showTime(times[i]);
-  }
+  // Times are shown the one way every page shows them (static/times.js).
+  var times = window.datelineTime || { show: function () {}, showAll: function () {} };
+  var showTime = times.show;
+  var showTimes = times.showAll;
 
   // --- building and placing entries -----------------------------------------------------
 
@@ -81,11 +58,24 @@
     return fill(template.content.firstElementChild.cloneNode(true), entry);
   }
 
-  function summaryText(entry) {
+  function plain(html) {
     var scratch = document.createElement("div");
-    scratch.innerHTML = entry.html;
-    var text = (scratch.textContent || "").replace(/\s+/g, " ").trim();
-    return text.length > 100 ? text.slice(0, 99) + "…" : text;
+    scratch.innerHTML = html;
+    // Paragraphs, a quote's words and its speaker are blocks: keep a space between them.
+    scratch.querySelectorAll("p, footer, figcaption, li, blockquote").forEach(function (b) { b.append(" "); });
+    return (scratch.textContent || "").replace(/\s+/g, " ").trim();
+  }
+
+  function summaryText(entry) {
+    // As the server words an update on one line (plain_text.entry_text).
+    var text;
+    if (entry.kind === "quote") text = "“" + plain(entry.html.split("<footer>")[0]) + "” — " + (entry.speaker || "");
+    else if (entry.kind === "image") text = entry.caption || entry.alt || plain(entry.html);
+    else text = plain(entry.html);
+    text = text.replace(/\s+/g, " ").trim();
+    if (text.length <= 100) return text;
+    var cut = text.slice(0, 99), space = cut.lastIndexOf(" ");
+    return (space > 60 ? cut.slice(0, space) : cut).replace(/[ ,;:.]+$/, "") + "…";
   }
 
   function updateKeyEvent(entry) {
@@ -99,15 +89,71 @@
         item = document.createElement("li");
         item.dataset.id = entry.id;
         item.innerHTML = '<a><time></time> <span></span></a>';
-        items.insertBefore(item, items.firstChild);
+        // Newest first, by publication, as the server lists them; at most as many.
+        var later = null;
+        items.querySelectorAll("li").forEach(function (other) {
+          if (!later && new Date(other.querySelector("time").getAttribute("datetime")) < new Date(entry.published_at)) later = other;
+        });
+        items.insertBefore(item, later);
+        while (items.children.length > KEY_EVENTS_SHOWN) items.lastElementChild.remove();
       }
-      item.querySelector("a").href = "#entry-" + entry.id;
+      if (!item.isConnected) return; // older than the eight listed
+      item.querySelector("a").href = "/stories/" + slug + "/entries/" + entry.id;
       var time = item.querySelector("time");
       time.setAttribute("datetime", entry.published_at);
-      time.textContent = clock.format(new Date(entry.published_at));
+      showTime(time);
       item.querySelector("span").textContent = summaryText(entry);
     }
+    keyEvents.querySelector(".count").textContent = items.children.length;
     keyEvents.hidden = !items.children.length;
+  }
+
+  function jumpTo(el) {
+    el.scrollIntoView({ behavior: "smooth", block: "start" });
+    el.setAttribute("tabindex", "-1");
+    el.focus({ preventScroll: true });
+    highlight(el);
+  }
+
+  if (keyEvents) {
+    // On a wide screen the key events are a sidebar, open; on a phone, one line that opens.
+    var wide = window.matchMedia("(min-width: 64rem)");
+    keyEvents.open = wide.matches;
+    wide.addEventListener("change", function () { keyEvents.open = wide.matches; });
+    // An update on this page: jump to it in place. Otherwise the link opens its own page.
+    keyEvents.addEventListener("click", function (event) {
+      var link = event.target.closest("li[data-id] a");
+      var target = link && document.getElementById("entry-" + link.parentNode.dataset.id);
+      if (!target) return;
+      event.preventDefault();
+      history.replaceState(null, "", "#" + target.id);
+      jumpTo(target);
+    });
+  }
+
+  function onFacts(data) {
+    if (!facts) return;
+    var list = facts.querySelector("ul");
+    list.replaceChildren.apply(list, data.facts.map(function (fact) {
+      var li = document.createElement("li");
+      li.textContent = fact;
+      return li;
+    }));
+    facts.classList.toggle("is-long", data.facts.length > 2);
+    facts.hidden = !data.facts.length;
+    var at = facts.querySelector(".facts-updated time");
+    at.setAttribute("datetime", data.facts_updated_at || "");
+    showTime(at);
+    if (!facts.hidden) highlight(facts);
+    announce("What we know has been updated.");
+  }
+
+  if (facts) {
+    facts.querySelector(".facts-more").addEventListener("click", function (event) {
+      var open = facts.classList.toggle("is-open");
+      event.currentTarget.setAttribute("aria-expanded", open ? "true" : "false");
+      event.currentTarget.textContent = open ? "Show less" : "Show all";
+    });
   }
 
   function highlight(el) {
@@ -183,6 +229,7 @@
   function onCreated(entry) {
     if (document.getElementById("entry-" + entry.id)) return onUpdated(entry);
     updateKeyEvent(entry);
+    if (keyOnly && !entry.key_event) return; // the reader asked for key events only
     if (livePosition === "none" && !entry.pinned) {
       missed += 1;
       bar.hidden = false;
@@ -204,6 +251,8 @@
   function onUpdated(entry) {
     updateKeyEvent(entry);
     var el = document.getElementById("entry-" + entry.id);
+    if (keyOnly && !entry.key_event) return el && onDeleted(entry);
+    if (!el && keyOnly && livePosition !== "none") return insertByTime(build(entry)); // marked key since
     if (!el) {
       for (var i = 0; i < held.length; i++) {
         if (held[i].el.dataset.id == entry.id) return fill(held[i].el, entry);
@@ -223,11 +272,12 @@
   }
 
   function insertByTime(el) {
-    // An unpinned update goes back to its place among the others (ids grow with time).
+    // An update goes to its place among the others, in the page's order (ids grow with time).
     var id = parseInt(el.dataset.id, 10);
     var entries = list.querySelectorAll(".entry");
     for (var i = 0; i < entries.length; i++) {
-      if (parseInt(entries[i].dataset.id, 10) < id) return list.insertBefore(el, entries[i]);
+      var other = parseInt(entries[i].dataset.id, 10);
+      if (order === "oldest" ? other > id : other < id) return list.insertBefore(el, entries[i]);
     }
     if (!story.querySelector('a[rel="next"]')) list.appendChild(el);
   }
@@ -348,6 +398,7 @@
     source.addEventListener("entry.updated", handler(onUpdated));
     source.addEventListener("entry.deleted", handler(onDeleted));
     source.addEventListener("story.updated", handler(onStory));
+    source.addEventListener("story.facts", handler(onFacts));
     source.addEventListener("reset", function () { location.reload(); });
     source.onopen = function () {
       clearTimeout(lostTimer);
@@ -370,18 +421,26 @@
     };
   }
 
-  // --- order preference, remembered on this device ----------------------------------------
+  // --- the reader's view (order, key events only), remembered on this device -----------------
+  // The view is in the URL, so a shared link shows what the sharer saw; a bare story link
+  // opens in the view this reader chose last.
 
-  var choices = story.querySelectorAll("[data-order-choice]");
-  for (var i = 0; i < choices.length; i++) {
-    choices[i].addEventListener("click", function (event) {
-      try { localStorage.setItem("dateline.order", event.currentTarget.dataset.orderChoice); } catch (e) {}
-    });
-  }
+  var VIEW_KEY = "dateline.view";
+  story.addEventListener("click", function (event) {
+    var choice = event.target.closest("[data-view-order], [data-view-filter]");
+    if (!choice) return;
+    var view = { order: order, filter: keyOnly ? "key" : "all" };
+    if (choice.dataset.viewOrder) view.order = choice.dataset.viewOrder;
+    if (choice.dataset.viewFilter) view.filter = choice.dataset.viewFilter;
+    try { localStorage.setItem(VIEW_KEY, JSON.stringify(view)); } catch (e) {}
+  });
   try {
-    var preferred = localStorage.getItem("dateline.order");
-    if (!framed && preferred === "oldest" && order === "newest" && location.search === "") {
-      location.replace("/stories/" + slug + "?order=oldest");
+    var chosen = JSON.parse(localStorage.getItem(VIEW_KEY) || "{}");
+    var query = [];
+    if (chosen.order === "oldest") query.push("order=oldest");
+    if (chosen.filter === "key") query.push("filter=key");
+    if (!framed && query.length && location.search === "" && order === "newest" && !keyOnly) {
+      location.replace("/stories/" + slug + "?" + query.join("&") + location.hash);
       return;
     }
   } catch (e) {}
@@ -399,8 +458,6 @@
     card.replaceChildren(frame);
   });
 
-  showTimes(document);
-  setInterval(function () { showTimes(story); }, 30000);
   if (story.dataset.status === "ended") stop();
   else connect();
 })();

@@ -22,13 +22,32 @@
   function render(button) {
     var on = follows().indexOf(button.dataset.follow) >= 0;
     button.setAttribute("aria-pressed", on ? "true" : "false");
-    button.textContent = on ? button.dataset.on : button.dataset.off;
+    (button.querySelector(".notify-label") || button).textContent = on ? button.dataset.on : button.dataset.off;
     button.hidden = false;
   }
 
   function say(button, text) {
     var note = button.nextElementSibling;
     if (note && note.classList.contains("notify-status")) note.textContent = text;
+  }
+
+  // What the reader is told when it does not work: always our words, never the browser's
+  // error string ("Registration failed - push service error" means nothing to a reader).
+  var BLOCKED = "Notifications are blocked for this site. Allow them in your browser's site settings, then try again.";
+  function explained(text) {
+    var error = new Error(text);
+    error.explained = true;
+    return error;
+  }
+
+  function explain(error) {
+    if (error && error.explained) return error.message;
+    if (error && error.name === "NotAllowedError") return BLOCKED;
+    if (error && error.name === "TypeError" && !navigator.onLine) return "You seem to be offline. Try again when you are connected.";
+    if (error && (error.name === "AbortError" || error.name === "InvalidStateError")) {
+      return "Your browser's notification service did not answer. Try again in a moment.";
+    }
+    return "Notifications could not be turned on in this browser. Try again in a moment.";
   }
 
   function applicationServerKey(base64url) {
@@ -42,7 +61,7 @@
     return registration.pushManager.getSubscription().then(function (existing) {
       if (existing) return existing;
       return fetch("/api/v1/push/vapid-public-key").then(function (response) {
-        if (!response.ok) throw new Error("Notifications are not set up on this site yet.");
+        if (!response.ok) throw explained("Notifications are not set up on this site yet.");
         return response.json();
       }).then(function (key) {
         return registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: applicationServerKey(key.public_key) });
@@ -55,14 +74,17 @@
       method: method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     }).then(function (response) {
       if (response.ok || (method === "DELETE" && response.status === 404)) return;
-      return response.json().then(function (p) { throw new Error(p.detail || response.statusText); });
+      var problem = response.status === 429 ? "Too many tries in a row. Wait a minute, then try again."
+        : "The site could not save your choice just now. Try again in a moment.";
+      throw explained(problem);
     });
   }
 
   function follow(button) {
     var topic = button.dataset.follow;
     return Notification.requestPermission().then(function (permission) {
-      if (permission !== "granted") throw new Error("Notifications are blocked for this site in your browser's settings.");
+      if (permission === "denied") throw explained(BLOCKED);
+      if (permission !== "granted") throw explained("Notifications stay off: your browser did not get an answer. Click again to choose.");
       return ready;
     }).then(subscription).then(function (sub) {
       return send("POST", Object.assign(sub.toJSON(), { story: topic }));
@@ -89,7 +111,7 @@
       var on = button.getAttribute("aria-pressed") === "true";
       button.disabled = true;
       (on ? unfollow(button) : follow(button)).catch(function (error) {
-        say(button, error && error.message ? error.message : "Notifications could not be turned on.");
+        say(button, explain(error));
       }).then(function () { button.disabled = false; });
     });
   });

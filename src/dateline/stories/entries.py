@@ -168,12 +168,14 @@ def _place_of(conn: Connection, story_id: int, entry_id: int) -> Any:
 
 def list_entries(
     conn: Connection, story_id: int, *, before: int | None = None, after: int | None = None,
-    limit: int = 20, oldest_first: bool = False, audience: Audience = Audience.readers,
+    limit: int = 20, oldest_first: bool = False, audience: Audience = Audience.readers, key_only: bool = False,
 ) -> list[Row[Any]]:
     """One page of a story's visible entries in publication order, newest first unless asked
     otherwise. `before` and `after` name the entry the page continues from (a cursor is the
     last entry's id), so a post approved late sits where it was published."""
     query = _select_entries().where(*_visible(story_id, audience))
+    if key_only:
+        query = query.where(entries.c.key_event.is_(True))
     place = tuple_(entries.c.published_at, entries.c.id)  # an entry's place in the story
     if before is not None:
         query = query.where(place < _place_of(conn, story_id, before))

@@ -6,8 +6,10 @@ The rules of who may create or change one live in `posting`; this module only st
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +24,7 @@ from ..vocabulary import (
     PUBLIC_STATUSES,
     SLUG_PATTERN,
     STORY_CREATED,
+    STORY_FACTS,
     STORY_UPDATED,
     Audience,
 )
@@ -56,6 +59,8 @@ def story_json(row: Row[Any]) -> dict[str, Any]:
         "coverage_started_at": iso_or_none(row.coverage_started_at),
         "coverage_ended_at": iso_or_none(row.coverage_ended_at),
         "closing_summary": row.closing_summary,
+        "facts": json.loads(row.facts),
+        "facts_updated_at": iso_or_none(row.facts_updated_at),
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
     }
@@ -65,7 +70,7 @@ def story_etag(row: Row[Any]) -> str:
     """Changes when an editor-visible field changes, not when an update is posted."""
     digest = hashlib.sha256(
         "\x1f".join((row.headline, row.dateline, row.summary, row.status, str(row.requires_approval),
-                     str(row.starts_at), row.closing_summary)).encode()
+                     str(row.starts_at), row.closing_summary, row.facts)).encode()
     ).hexdigest()[:20]
     return f'"s{row.id}-{digest}"'
 
@@ -139,18 +144,36 @@ def coverage_moments(old_status: str | None, changes: dict[str, Any], now: datet
 
 
 def update_story(conn: Connection, story: Row[Any], changes: dict[str, Any]) -> Row[Any]:
+    """Change a story's fields. "What we know" has its own event (`story.facts`), so a
+    reader's page and the feeds learn of it as such; every other change is `story.updated`."""
+    if "facts" in changes:
+        changes["facts"] = json.dumps(changes["facts"], ensure_ascii=False)
     changes = {k: v for k, v in changes.items() if getattr(story, k) != v}
     if not changes:
         return story
     now = utc_now()
+    facts_changed = "facts" in changes
+    if facts_changed:
+        changes["facts_updated_at"] = now
     changes.update(coverage_moments(story.status, changes, now, story.coverage_started_at))
     events.lock(conn)  # before the story row: the order every writer follows
     conn.execute(update(stories).where(stories.c.id == story.id).values(**changes))
-    return _log_story_change(conn, story.id, STORY_UPDATED, now)
+    if changes.keys() - {"facts", "facts_updated_at"}:
+        story = _log_story_change(conn, story.id, STORY_UPDATED, now)
+    if facts_changed:
+        story = _log_story_change(conn, story.id, STORY_FACTS, now, facts_json)
+    return story
 
 
-def _log_story_change(conn: Connection, story_id: int, type: str, now: datetime) -> Row[Any]:
+def facts_json(row: Row[Any]) -> dict[str, Any]:
+    """A `story.facts` event: the whole list as it now stands, and when it changed."""
+    return {"slug": row.slug, "facts": json.loads(row.facts), "facts_updated_at": iso_or_none(row.facts_updated_at),
+            "updated_at": iso(row.updated_at)}
+
+
+def _log_story_change(conn: Connection, story_id: int, type: str, now: datetime,
+                      data: Callable[[Row[Any]], dict[str, Any]] = story_json) -> Row[Any]:
     conn.execute(update(stories).where(stories.c.id == story_id).values(updated_at=now))
     row = conn.execute(select(stories).where(stories.c.id == story_id)).one()
-    events.append(conn, story_id, type, story_json(row), now)
-    return conn.execute(select(stories).where(stories.c.id == story_id)).one()
+    events.append(conn, story_id, type, data(row), now)
+    return conn.execute(select(stories).where(stories.c.id == story_id)).one()  # with its last_event_id
