@@ -126,6 +126,35 @@ def test_delete_leaves_a_tombstone_and_an_event(client: TestClient, site: Site, 
     assert client.delete(url, headers=site.auth("eve")).status_code == 404
 
 
+def test_a_deleted_entry_can_be_restored_by_an_editor_in_its_place(
+    client: TestClient, site: Site, live_story: str
+) -> None:
+    older = post(client, site, live_story, body="Older").json()
+    entry = post(client, site, live_story, body="Deleted, then restored", key_event=True).json()
+    newer = post(client, site, live_story, body="Newer").json()
+    url = f"/api/v1/stories/{live_story}/entries/{entry['id']}"
+    before = client.get(f"/api/v1/stories/{live_story}/events").json()["last_event_id"]
+    assert client.delete(url, headers=site.auth("eve")).status_code == 204
+    # Only an editor restores (as only an editor deletes), and only what is deleted.
+    assert client.post(url + "/restore", headers=site.auth("rita")).status_code == 403
+    assert client.post(f"/api/v1/stories/{live_story}/entries/{newer['id']}/restore",
+                       headers=site.auth("eve")).status_code == 409
+    assert client.post(f"/api/v1/stories/{live_story}/entries/999999/restore",
+                       headers=site.auth("eve")).status_code == 404
+    restored = client.post(url + "/restore", headers=site.auth("eve"))
+    assert restored.status_code == 200, restored.text
+    back = restored.json()
+    assert (back["body"], back["key_event"], back["published_at"]) == (entry["body"], True, entry["published_at"])
+    assert client.get(url).status_code == 200
+    listed = client.get(f"/api/v1/stories/{live_story}/entries").json()["entries"]
+    assert [e["id"] for e in listed] == [newer["id"], entry["id"], older["id"]], "back where it was published"
+    # Readers who were here before the delete: the deletion, then the entry back, whole.
+    after = client.get(f"/api/v1/stories/{live_story}/events", params={"after": before}).json()["events"]
+    assert [e["type"] for e in after] == ["entry.deleted", "entry.restored"]
+    assert after[-1]["data"]["body"] == entry["body"] and after[-1]["data"]["id"] == entry["id"]
+    assert client.post(url + "/restore", headers=site.auth("eve")).status_code == 409
+
+
 def test_events_after_an_id_are_the_catch_up(client: TestClient, site: Site, live_story: str) -> None:
     first = client.get(f"/api/v1/stories/{live_story}/events").json()
     assert [e["type"] for e in first["events"]] == ["story.created"] and first["has_more"] is False

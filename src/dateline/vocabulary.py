@@ -46,13 +46,14 @@ ENTRY_FLAGS: Final = ("pinned", "key_event")
 # --- the event log --------------------------------------------------------------------------
 
 EventType = Literal[
-    "entry.created", "entry.updated", "entry.deleted", "story.created", "story.updated",
+    "entry.created", "entry.updated", "entry.deleted", "entry.restored", "story.created", "story.updated",
     "story.facts", "newsroom.submitted", "newsroom.editing",
 ]
 EVENT_TYPES: Final[tuple[EventType, ...]] = get_args(EventType)
 ENTRY_CREATED: Final = "entry.created"
 ENTRY_UPDATED: Final = "entry.updated"
 ENTRY_DELETED: Final = "entry.deleted"
+ENTRY_RESTORED: Final = "entry.restored"  # a deleted entry put back (the desk's undo): back in its place
 STORY_CREATED: Final = "story.created"
 STORY_UPDATED: Final = "story.updated"
 STORY_FACTS: Final = "story.facts"  # the "What we know" list changed

@@ -95,6 +95,28 @@ def test_a_deleted_entry_leaves_the_window_as_it_leaves_the_logs_replay() -> Non
     assert window.size < size + 200, "a deleted entry's events should no longer take room"
 
 
+def test_a_restored_entry_sends_older_cursors_to_the_log_which_has_its_events_again() -> None:
+    window = RecentEvents(100, 1 << 20)
+    window.begin(0)
+    window.add(*event(1, entry_id=7, body="first"))
+    window.add(*event(2, entry_id=8, body="second"))
+    window.add(*event(3, type="entry.deleted", entry_id=7))
+    window.add(*event(4, type="entry.restored", entry_id=7, body="first"))
+    # The log's replay from 0 now has 1 again (its entry is back): the window cannot say so.
+    assert window.after(1, 0, Audience.readers, 1 << 20) is None
+    assert window.after(1, 2, Audience.readers, 1 << 20) is None
+    assert ids(window.after(1, 3, Audience.readers, 1 << 20)) == [4]
+    window.add(*event(5, entry_id=9, body="third"))
+    assert ids(window.after(1, 3, Audience.readers, 1 << 20)) == [4, 5]
+    # Letting go of an event older than the restore leaves the floor where the restore put it.
+    small = RecentEvents(4, 1 << 20)
+    small.begin(0)
+    for n, kind in enumerate(("entry.created", "entry.deleted", "entry.restored", "entry.created"), 1):
+        small.add(*event(n, type=kind, entry_id=7 if n < 4 else 9))
+    small.add(*event(5, story_id=2, entry_id=10))
+    assert small.stories[1].floor == 2 and ids(small.after(1, 2, Audience.readers, 1 << 20)) == [3, 4]
+
+
 def test_a_story_back_in_draft_is_hidden_from_readers_not_from_the_newsroom() -> None:
     window = RecentEvents(100, 1 << 20)
     window.begin(0)

@@ -132,6 +132,19 @@ def delete_entry(slug: SlugPath, entry_id: EntryId, db: Db, user: Member, if_mat
 
 
 @router.post(
+    "/stories/{slug}/entries/{entry_id}/restore", response_model=Entry, responses=EDIT_ERRORS,
+    response_model_exclude_unset=True,
+)
+def restore_entry(slug: SlugPath, entry_id: EntryId, db: Db, user: Member) -> dict[str, Any]:
+    """Undo a delete (editors): the update is back where it was published, for readers too
+    (an `entry.restored` event). 409 if it is not deleted."""
+    with db.write() as conn:
+        story = posting.find_story(conn, slug, Audience.newsroom)
+        entry = posting.find_deleted_entry(conn, story, entry_id)
+        return posting.restore_entry(conn, user, story, entry)
+
+
+@router.post(
     "/stories/{slug}/entries/{entry_id}/approve", response_model=Entry, responses=EDIT_ERRORS,
     response_model_exclude_unset=True,
 )

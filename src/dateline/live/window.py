@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import deque
 
 from ..stories.events import Event
-from ..vocabulary import ENTRY_DELETED, PUBLIC_STATUSES, Audience
+from ..vocabulary import ENTRY_DELETED, ENTRY_RESTORED, PUBLIC_STATUSES, Audience
 
 OVERHEAD_BYTES = 120  # what one held event costs beside its frame (object, deque slots)
 
@@ -84,6 +84,10 @@ class RecentEvents:
             for held in window.held:
                 if held.entry_id == event.entry_id and not held.gone:
                     self._let_go(held)
+        if event.type == ENTRY_RESTORED:
+            # The log's replay brings the restored entry's earlier events back, which the
+            # window let go of: a cursor from before the restore is answered by the log.
+            window.floor = max(window.floor, event.id - 1)
         held = Held(event, frame)
         window.held.append(held)
         self.order.append(held)
@@ -92,7 +96,7 @@ class RecentEvents:
             oldest = self.order.popleft()
             story = self.stories[oldest.story_id]
             story.held.popleft()  # the same one: both are in id order
-            story.floor = oldest.id
+            story.floor = max(story.floor, oldest.id)
             if not oldest.gone:
                 self._let_go(oldest)
 

@@ -20,7 +20,7 @@ from ..errors import Invalid, NotFound
 from ..push import outbox
 from ..stories import entries, posting
 from ..stories import story as stories
-from ..vocabulary import KIND_FIELDS, MAX_ID, Audience, EntryKind, StoryStatus
+from ..vocabulary import KIND_FIELDS, MAX_FACT, MAX_FACTS, MAX_ID, Audience, EntryKind, StoryStatus
 from ..web import idempotency
 from ..web.public_url import origin_of
 from .pages import db, editor_form, render, session_of
@@ -85,6 +85,7 @@ def desk(request: Request, slug: str) -> Response:
         snippets={view: snippet(origin_of(request.scope, request.app.state.settings.public_url), story.slug, view)
                   for view in VIEWS},
         upload_limit=megabytes(request.app.state.settings.max_upload_bytes),
+        facts=json.loads(story.facts), max_facts=MAX_FACTS, max_fact=MAX_FACT,
     )
 
 
@@ -138,12 +139,43 @@ def coverage(
     return RedirectResponse(f"/newsroom/stories/{slug}", status_code=303)
 
 
+@router.post("/stories/{slug}/facts")
+def facts(
+    request: Request, slug: str, facts: Annotated[str, Form(max_length=MAX_FACTS * (MAX_FACT + 2) + 200)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """"What we know", typed one fact a line: readers' pages change live."""
+    session = editor_form(request, csrf_token, "change stories")
+    with db(request).write() as conn:
+        story = _desk_story(conn, slug)
+        posting.change_story(conn, session.user, story, {"facts": facts.splitlines()})
+    return RedirectResponse(f"/newsroom/stories/{slug}", status_code=303)
+
+
+@router.post("/stories/{slug}/entries/{entry_id}/restore")
+def restore(
+    request: Request, slug: str, entry_id: int, csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Put a deleted update back, from its history page (the desk's own undo uses the API)."""
+    session = editor_form(request, csrf_token, "restore deleted updates")
+    with db(request).write() as conn:
+        story = _desk_story(conn, slug)
+        if entry_id > MAX_ID:
+            raise HTTPException(404, "This update has no history here.")
+        entry = posting.find_deleted_entry(conn, story, entry_id)
+        posting.restore_entry(conn, session.user, story, entry)
+    return RedirectResponse(f"/newsroom/stories/{slug}#desk-entry-{entry_id}", status_code=303)
+
+
 @router.get("/stories/{slug}/entries/{entry_id}/history", response_class=HTMLResponse)
 def history(request: Request, slug: str, entry_id: int) -> Response:
     session = session_of(request)
     with db(request).read() as conn:
         story = _desk_story(conn, slug)
-        entry = entries.get_entry(conn, story.id, entry_id, Audience.newsroom) if entry_id <= MAX_ID else None
+        entry = None
+        if entry_id <= MAX_ID:
+            entry = (entries.get_entry(conn, story.id, entry_id, Audience.newsroom)
+                     or entries.get_entry(conn, story.id, entry_id, Audience.newsroom, deleted=True))
         revisions = entries.list_revisions(conn, entry_id) if entry else []
     if not revisions:
         raise HTTPException(404, "This update has no history here.")
@@ -155,4 +187,5 @@ def history(request: Request, slug: str, entry_id: int) -> Response:
         diff = list(difflib.ndiff(previous, lines)) if previous else [f"  {line}" for line in lines]
         steps.append({"revision": revision, "diff": [(d[:1], d[2:]) for d in diff if not d.startswith("?")]})
         previous = lines
-    return render(request, "history.html", session, story=story, entry_id=entry_id, steps=steps)
+    return render(request, "history.html", session, story=story, entry_id=entry_id, steps=steps,
+                  deleted_at=entry.deleted_at if entry else None, can_edit=session.user.can(Role.editor))

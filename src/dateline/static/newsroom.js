@@ -21,6 +21,7 @@
   var draftKey = "dateline.draft." + slug + "." + me;
   var clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
   var editingTimers = {};
+  var number = new Intl.NumberFormat();
 
   function request(method, url, body, headers) {
     var options = { method: method, credentials: "same-origin", headers: Object.assign({ "X-CSRF-Token": csrf }, headers || {}) };
@@ -32,8 +33,59 @@
     return fetch(url, options);
   }
 
-  function problemText(response) {
-    return response.json().then(function (p) { return p.detail || response.statusText; }, function () { return response.statusText; });
+  // --- what went wrong, in the reporter's words ------------------------------------------
+  // The API's messages are exact for scripts ("image_url: must be an http:// or https:// URL");
+  // the desk says what to do instead. The exact message stays in the element's data-detail.
+
+  var LABELS = { body: "The text", speaker: "The speaker's name", role: "The speaker's role", caption: "The caption",
+    credit: "The credit", alt: "The alt text", url: "The link", correction: "The correction", headline: "The headline" };
+  var MISSING = { body: "Write something first.", speaker: "Say who said it: the speaker's name is missing.",
+    image_url: "Choose a photo first.", alt: "Describe the photo for readers who cannot see it (alt text).",
+    url: "Paste the link to embed first." };
+  var BY_STATUS = {
+    401: "You are signed out. Sign in again in another tab; what you wrote is kept here.",
+    403: "Your role cannot do this; ask an editor.",
+    413: "That is too big to send.",
+    429: "Too many attempts at once. Wait a few seconds and try again.",
+    500: "Something went wrong on the server. Try again; if it keeps happening, tell whoever runs Dateline.",
+    503: "The server is busy. Try again in a moment."
+  };
+
+  function sayPlainly(field, message, status) {
+    var name = field.split(".").pop();
+    var missing = /needs (.+)$/.exec(message);
+    if (/needs a body$/.test(message)) return MISSING.body;
+    if (missing) return missing[1].split(" and ").map(function (f) { return MISSING[f] || "Fill in the " + f + "."; }).join(" ");
+    var most = /at most (\d+)/.exec(message);
+    if (most) return (LABELS[name] || "This") + " is too long: at most " + number.format(+most[1]) + " characters.";
+    if (name === "image_url") return MISSING.image_url;
+    if (name === "url") return "That link does not work: paste the full address, starting with https://.";
+    if (/does not apply/.test(message)) return "Part of this form does not fit this kind of update; reload the desk.";
+    if (/has ended/.test(message)) return "The coverage has ended. An editor can reopen it to post again.";
+    if (status in BY_STATUS && status !== 403) return BY_STATUS[status];
+    return message.charAt(0).toUpperCase() + message.slice(1) + (/[.!?]$/.test(message) ? "" : ".");
+  }
+
+  function plainProblem(problem, status) {
+    if (status === 401 || status === 429 || status >= 500) return BY_STATUS[status] || BY_STATUS[500];
+    var errors = problem.errors && problem.errors.length ? problem.errors : [{ field: "", message: problem.detail || "" }];
+    var said = errors.map(function (e) { return sayPlainly(e.field || "", e.message || "", status); });
+    return said.filter(function (text, n) { return said.indexOf(text) === n; }).join(" ");
+  }
+
+  // Resolves to {text, detail}: the plain words, and the API's own for the tooltip.
+  function problemOf(response) {
+    return response.json().then(function (p) {
+      return { text: plainProblem(p, response.status), detail: p.detail || response.statusText };
+    }, function () {
+      return { text: BY_STATUS[response.status] || "That did not work (" + response.status + "). Try again.", detail: response.statusText };
+    });
+  }
+
+  function say(el, problem, prefix) {
+    el.textContent = (prefix || "") + problem.text;
+    el.dataset.detail = problem.detail;
+    el.hidden = false;
   }
 
   // --- the composer -------------------------------------------------------------------
@@ -105,7 +157,6 @@
   // --- notifications: how far the fan-out has got --------------------------------------
 
   var pushProgress = desk.querySelector(".push-progress");
-  var number = new Intl.NumberFormat();
 
   function followNotification(id) {
     request("GET", api + "/notifications").then(function (response) {
@@ -148,7 +199,7 @@
         });
       }
       sending = false;
-      return problemText(response).then(function (text) { status.textContent = "Not published: " + text; });
+      return problemOf(response).then(function (problem) { say(status, problem, "Not published. "); });
     }, function () {
       setTimeout(function () { publish((attempt || 0) + 1); }, Math.min(1000 * Math.pow(2, attempt || 0), 15000));
     });
@@ -172,7 +223,8 @@
   });
   composer.querySelector(".preview-button").addEventListener("click", function () {
     request("POST", "/api/v1/preview", payload()).then(function (response) {
-      if (!response.ok) return problemText(response).then(function (text) { status.textContent = text; });
+      if (!response.ok) return problemOf(response).then(function (problem) { say(status, problem, "No preview yet. "); });
+      status.textContent = "";
       return response.json().then(function (result) {
         preview.innerHTML = result.html; // sanitized by the server
         preview.hidden = false;
@@ -198,13 +250,13 @@
     var form = new FormData();
     form.append("file", file);
     request("POST", "/api/v1/uploads", form).then(function (response) {
-      if (!response.ok) return problemText(response).then(function (text) { note.textContent = "Upload refused: " + text; });
+      if (!response.ok) return problemOf(response).then(function (problem) { say(note, problem, "Not uploaded. "); });
       return response.json().then(function (stored) {
         composer.image_url.value = stored.url;
         note.textContent = "Uploaded (" + stored.width + "×" + stored.height + "). Add a caption, credit and alt text.";
         saveDraft();
       });
-    }, function () { note.textContent = "Upload failed: no connection."; });
+    }, function () { note.textContent = "Not uploaded: no connection. Choose the photo again when you are back online."; });
   }
 
   // --- the live list of updates -------------------------------------------------------
@@ -280,53 +332,154 @@
     return request("PATCH", api + "/entries/" + entry.id, changes, { "If-Match": entry.etag });
   }
 
-  function startEditing(el) {
+  // --- editing an update in place: every field of its kind, and the correction -------------
+
+  // The content fields the inline editor offers for an entry's kind: all but the photo itself
+  // (a new photo is a new update) and the correction, which has its own form.
+  function editableFields(entryKind) {
+    return (kindFields[entryKind] || []).filter(function (name) { return name !== "image_url" && name !== "correction"; });
+  }
+
+  function openForm(el, templateId, onSubmit) {
     var entry = el._entry;
     el.classList.add("is-editing");
     var body = el.querySelector(".entry-body");
-    var editor = document.createElement("div");
-    editor.className = "inline-editor";
-    editor.innerHTML = '<label>Edit update <textarea rows="5"></textarea></label>' +
-      '<p class="conflict" role="alert" hidden></p>' +
-      '<button type="button" class="primary" data-editor="save">Save</button> <button type="button" data-editor="cancel">Cancel</button>';
-    var textarea = editor.querySelector("textarea");
-    textarea.value = entry.body;
+    var form = document.getElementById(templateId).content.firstElementChild.cloneNode(true);
     body.hidden = true;
-    body.after(editor);
-    textarea.focus();
+    el.querySelector(".entry-actions").hidden = true;
+    body.after(form);
     var ping = function () { request("POST", api + "/entries/" + entry.id + "/editing"); };
     ping();
     var pinger = setInterval(ping, 15000);
     function finish(updated) {
       clearInterval(pinger);
-      editor.remove();
+      form.remove();
       body.hidden = false;
+      el.querySelector(".entry-actions").hidden = false;
       el.classList.remove("is-editing");
-      fill(el, updated || el._theirs || entry);
+      fill(el, updated || el._theirs || el._entry);
       delete el._theirs;
+      var again = el.querySelector('[data-action="edit"]');
+      if (again && !again.hidden) again.focus();
     }
-    editor.addEventListener("click", function (event) {
-      var action = event.target.dataset.editor;
-      if (action === "cancel") finish(null);
-      if (action === "save") {
-        patch(el, { body: textarea.value }).then(function (response) {
-          if (response.ok) return response.json().then(finish);
-          if (response.status === 412) {
-            // Someone else saved first: show their version; ours stays in the box.
-            return fetch(api + "/entries/" + entry.id, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (theirs) {
-              el._entry = theirs;
-              var conflict = editor.querySelector(".conflict");
-              conflict.hidden = false;
-              conflict.textContent = theirs.author.name === me ? "This update changed since you opened it. Current text: " : "Someone else changed this update. Their version: ";
-              var pre = document.createElement("pre");
-              pre.textContent = theirs.body;
-              conflict.appendChild(pre);
-              conflict.appendChild(document.createTextNode("Save again to replace it with yours, or cancel to keep theirs."));
-            });
-          }
-          return problemText(response).then(function (text) { window.alert("Not saved: " + text); });
-        });
+    form.addEventListener("click", function (event) {
+      if (event.target.dataset.editor === "cancel") finish(null);
+    });
+    form.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") finish(null);
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        form.requestSubmit();
       }
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      onSubmit(form, finish);
+    });
+    form._finish = finish;
+    return form;
+  }
+
+  // Save `changes`; when someone else saved first, show their version and keep ours in the form.
+  function save(el, form, changes, finish) {
+    var error = form.querySelector(".editor-error");
+    error.hidden = true;
+    if (!Object.keys(changes).length) return finish(null);
+    var button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    patch(el, changes).then(function (response) {
+      button.disabled = false;
+      if (response.ok) return response.json().then(finish);
+      if (response.status === 412) return showConflict(el, form);
+      return problemOf(response).then(function (problem) { say(error, problem, "Not saved. "); });
+    }, function () {
+      button.disabled = false;
+      say(error, { text: "No connection: nothing was saved. Save again when you are back online.", detail: "" });
+    });
+  }
+
+  function showConflict(el, form) {
+    var entry = el._entry;
+    return fetch(api + "/entries/" + entry.id, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (theirs) {
+      el._entry = theirs;
+      var conflict = form.querySelector(".conflict");
+      if (!conflict) conflict = form.querySelector(".editor-error");
+      conflict.hidden = false;
+      conflict.textContent = theirs.author.username === me ? "This update changed since you opened it. It now reads: " : "Someone else changed this update. Their version: ";
+      var pre = document.createElement("pre");
+      pre.textContent = theirs.body;
+      conflict.appendChild(pre);
+      conflict.appendChild(document.createTextNode("Save again to replace it with yours, or cancel to keep theirs."));
+    });
+  }
+
+  function startEditing(el) {
+    var entry = el._entry;
+    var fields = editableFields(entry.kind);
+    var form = openForm(el, "entry-editor", function (form, finish) {
+      var changes = {};
+      if (form.elements.body.value !== entry.body) changes.body = form.elements.body.value;
+      fields.forEach(function (name) {
+        var value = form.elements[name].value.trim();
+        if (value !== (entry[name] || "")) changes[name] = value;
+      });
+      save(el, form, changes, finish);
+    });
+    form.querySelectorAll(".editor-fields").forEach(function (group) {
+      if (group.dataset.kind !== entry.kind) group.remove();
+    });
+    fields.forEach(function (name) { form.elements[name].value = entry[name] || ""; });
+    form.elements.body.value = entry.body;
+    form.setAttribute("aria-label", "Edit this update");
+    (form.querySelector("input") || form.elements.body).focus();
+  }
+
+  function startCorrecting(el) {
+    var entry = el._entry;
+    var form = openForm(el, "correction-editor", function (form, finish) {
+      var note = form.elements.correction.value.replace(/\s+/g, " ").trim();
+      if (!note) return say(form.querySelector(".editor-error"), { text: "Write the correction first: what was wrong, and what is right.", detail: "" });
+      save(el, form, note === (entry.correction || "") ? {} : { correction: note }, finish);
+    });
+    form.elements.correction.value = entry.correction || "";
+    var removeButton = form.querySelector('[data-editor="remove"]');
+    removeButton.hidden = !entry.correction;
+    removeButton.addEventListener("click", function () { save(el, form, { correction: "" }, form._finish); });
+    form.elements.correction.focus();
+  }
+
+  // --- deleting, with a moment to undo it ------------------------------------------------
+
+  var undoBar = document.querySelector(".undo-bar");
+  var undoTimer = null;
+  var UNDO_SECONDS = 30;
+
+  function offerUndo(entry) {
+    clearTimeout(undoTimer);
+    undoBar.querySelector(".undo-text").textContent = "Update deleted: readers no longer see it.";
+    undoBar.hidden = false;
+    undoBar.querySelector(".undo").onclick = function () {
+      undoBar.querySelector(".undo-text").textContent = "Restoring…";
+      request("POST", api + "/entries/" + entry.id + "/restore").then(function (response) {
+        if (response.ok) {
+          return response.json().then(function (restored) {
+            show(restored);
+            undoBar.querySelector(".undo-text").textContent = "Restored.";
+            undoTimer = setTimeout(function () { undoBar.hidden = true; }, 3000);
+          });
+        }
+        return problemOf(response).then(function (problem) { undoBar.querySelector(".undo-text").textContent = "Not restored. " + problem.text; });
+      }, function () {
+        undoBar.querySelector(".undo-text").textContent = "Not restored: no connection. It can be restored later from the update's history.";
+      });
+    };
+    undoTimer = setTimeout(function () { undoBar.hidden = true; }, UNDO_SECONDS * 1000);
+  }
+
+  function alertProblem(el, response) {
+    return problemOf(response).then(function (problem) {
+      var note = el.querySelector(".entry-error");
+      say(note, problem);
     });
   }
 
@@ -336,22 +489,21 @@
     var el = button.closest(".desk-entry");
     var entry = el._entry;
     var action = button.dataset.action;
+    el.querySelector(".entry-error").hidden = true;
     var done = function (response) {
       if (response.ok && response.status !== 204) return response.json().then(show);
-      if (!response.ok) return problemText(response).then(function (text) { window.alert(text); });
+      if (!response.ok) return alertProblem(el, response);
     };
     if (action === "edit") startEditing(el);
+    if (action === "correct") startCorrecting(el);
     if (action === "pin") patch(el, { pinned: !entry.pinned }).then(done);
     if (action === "key") patch(el, { key_event: !entry.key_event }).then(done);
     if (action === "approve") request("POST", api + "/entries/" + entry.id + "/approve").then(done);
-    if (action === "correct") {
-      var note = window.prompt("Public correction note (shown under the update):", entry.correction || "");
-      if (note !== null) patch(el, { correction: note }).then(done);
-    }
-    if (action === "delete" && window.confirm("Delete this update? Readers will no longer see it.")) {
+    if (action === "delete") {
       request("DELETE", api + "/entries/" + entry.id, undefined, { "If-Match": entry.etag }).then(function (response) {
-        if (response.ok) remove(entry.id);
-        else problemText(response).then(function (text) { window.alert(text); });
+        if (!response.ok) return alertProblem(el, response);
+        remove(entry.id);
+        offerUndo(entry);
       });
     }
   });
@@ -372,6 +524,7 @@
     on("entry.updated", show);
     on("newsroom.submitted", show);
     on("entry.deleted", function (data) { remove(data.id); });
+    on("entry.restored", show);
     on("newsroom.editing", showPresence);
     source.addEventListener("reset", function () { location.reload(); });
     source.onopen = function () { connection.hidden = true; };

@@ -24,6 +24,7 @@ from ..vocabulary import (
     ENTRY_CREATED,
     ENTRY_DELETED,
     ENTRY_FLAGS,
+    ENTRY_RESTORED,
     ENTRY_SUBMITTED,
     ENTRY_UPDATED,
     KIND_FIELDS,
@@ -136,18 +137,21 @@ def entry_etag(row: Row[Any]) -> str:
                    pending=row.status == "pending", proposed=row.proposed_revision)
 
 
-def _visible(story_id: int, audience: Audience) -> list[Any]:
-    conditions = [entries.c.story_id == story_id, entries.c.deleted_at.is_(None)]
+def _visible(story_id: int, audience: Audience, deleted: bool = False) -> list[Any]:
+    gone = entries.c.deleted_at.is_not(None) if deleted else entries.c.deleted_at.is_(None)
+    conditions = [entries.c.story_id == story_id, gone]
     if audience is Audience.readers:
         conditions.append(entries.c.status == "published")
     return conditions
 
 
 def get_entry(
-    conn: Connection, story_id: int, entry_id: int, audience: Audience = Audience.readers
+    conn: Connection, story_id: int, entry_id: int, audience: Audience = Audience.readers,
+    *, deleted: bool = False,
 ) -> Row[Any] | None:
+    """The entry as `audience` may see it; with `deleted`, only if it was deleted (to restore it)."""
     return conn.execute(
-        _select_entries().where(entries.c.id == entry_id, *_visible(story_id, audience))
+        _select_entries().where(entries.c.id == entry_id, *_visible(story_id, audience, deleted))
     ).first()
 
 
@@ -301,6 +305,20 @@ def delete_entry(conn: Connection, story: Row[Any], entry: Row[Any]) -> None:
     conn.execute(update(entries).where(entries.c.id == entry.id).values(deleted_at=now, updated_at=now))
     data = {"id": entry.id, "story": story.slug, "deleted_at": iso(now)}
     events.append(conn, story.id, ENTRY_DELETED, data, now, entry_id=entry.id)
+
+
+def restore_entry(conn: Connection, story: Row[Any], entry: Row[Any]) -> dict[str, Any]:
+    """Take the tombstone away: the entry is back where it was published, as it was. Its
+    `entry.restored` event carries it whole, as `entry.created` does."""
+    now = utc_now()
+    conn.execute(update(entries).where(entries.c.id == entry.id).values(deleted_at=None, updated_at=now))
+    row = _load(conn, entry.id)
+    if row.status == "published":
+        events.append(conn, story.id, ENTRY_RESTORED, entry_json(row, story.slug), now, entry_id=entry.id)
+    if row.status == "pending" or row.proposed_revision is not None:
+        events.append(conn, story.id, ENTRY_SUBMITTED, entry_json(row, story.slug, Audience.newsroom), now,
+                      entry_id=entry.id)
+    return entry_json(row, story.slug, Audience.newsroom)
 
 
 def list_revisions(conn: Connection, entry_id: int) -> list[Row[Any]]:

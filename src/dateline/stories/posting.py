@@ -23,6 +23,8 @@ from ..vocabulary import (
     EDITING,
     ENTRY_FLAGS,
     KIND_FIELDS,
+    MAX_FACT,
+    MAX_FACTS,
     REQUIRED_FIELDS,
     Audience,
     EntryKind,
@@ -72,6 +74,17 @@ def start_story(
     )
 
 
+def clean_facts(lines: list[str]) -> list[str]:
+    """"What we know": one line a fact, blank lines dropped, within the limits readers' pages
+    are laid out for."""
+    facts = [" ".join(line.split()) for line in lines if line.strip()]
+    if len(facts) > MAX_FACTS:
+        raise Invalid(f"facts: at most {MAX_FACTS} lines in \"What we know\" (there are {len(facts)})")
+    if long := [n for n, fact in enumerate(facts, 1) if len(fact) > MAX_FACT]:
+        raise Invalid(f"facts: line {long[0]} is longer than {MAX_FACT} characters")
+    return facts
+
+
 def check_life(status: str, starts_at: datetime | None, closing_summary: str,
                refusal: type[Invalid] | type[Conflict] = Conflict) -> None:
     """A scheduled story says when its coverage begins; only an ended one has a closing
@@ -97,6 +110,8 @@ def change_story(conn: Connection, user: User, story: Row[Any], changes: dict[st
         changes["summary"] = changes["summary"].strip()
     if "closing_summary" in changes:
         changes["closing_summary"] = changes["closing_summary"].strip()
+    if "facts" in changes:
+        changes["facts"] = clean_facts(changes["facts"])
     status = changes.get("status", story.status)
     check_life(status, changes.get("starts_at", story.starts_at),
                changes.get("closing_summary", story.closing_summary if status == "ended" else ""))
@@ -106,16 +121,20 @@ def change_story(conn: Connection, user: User, story: Row[Any], changes: dict[st
 # --- entries --------------------------------------------------------------------------------
 
 
+def _a(kind: EntryKind) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
 def check_kind(kind: EntryKind, body: str, fields: dict[str, str]) -> None:
     """What each kind of entry needs; `Invalid` (a ValueError) says what is missing."""
     stray = sorted(set(fields) - set(KIND_FIELDS[kind]))
     if stray:
-        raise Invalid(f"{', '.join(stray)} does not apply to a {kind} entry")
+        raise Invalid(f"{', '.join(stray)} does not apply to {_a(kind)} entry")
     if kind in BODY_REQUIRED and not body.strip():
-        raise Invalid(f"a {kind} entry needs a body")
+        raise Invalid(f"{_a(kind)} entry needs a body")
     missing = [name for name in REQUIRED_FIELDS[kind] if not fields.get(name, "").strip()]
     if missing:
-        raise Invalid(f"a {kind} entry needs {' and '.join(missing)}")
+        raise Invalid(f"{_a(kind)} entry needs {' and '.join(missing)}")
 
 
 def post_entry(
@@ -176,6 +195,21 @@ def edit_entry(
 def delete_entry(conn: Connection, user: User, story: Row[Any], entry: Row[Any]) -> None:
     user.require(Role.editor, "delete entries")
     entries.delete_entry(conn, story, entry)
+
+
+def find_deleted_entry(conn: Connection, story: Row[Any], entry_id: int) -> Row[Any]:
+    found = entries.get_entry(conn, story.id, entry_id, Audience.newsroom, deleted=True)
+    if found is None:
+        if entries.get_entry(conn, story.id, entry_id, Audience.newsroom) is not None:
+            raise Conflict("This update is not deleted: there is nothing to restore.")
+        raise NotFound(f"Story {story.slug!r} has no entry {entry_id}.")
+    return found
+
+
+def restore_entry(conn: Connection, user: User, story: Row[Any], entry: Row[Any]) -> dict[str, Any]:
+    """Undo a delete (editors, who may delete): the update is back in its place for readers."""
+    user.require(Role.editor, "restore deleted entries")
+    return entries.restore_entry(conn, story, entry)
 
 
 def approve_entry(conn: Connection, user: User, story: Row[Any], entry: Row[Any]) -> dict[str, Any]:
