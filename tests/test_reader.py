@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from fastapi.testclient import TestClient
 
@@ -101,3 +106,27 @@ def test_the_page_has_no_inline_script_or_style(client: TestClient, site: Site, 
     post(client, site, live_story, body="Text")
     html = client.get(f"/stories/{live_story}").text
     assert "<script>" not in html and " style=" not in html and "<style" not in html
+
+
+def test_times_without_scripts_are_in_the_newsrooms_zone_and_name_it(site: Site, tmp_path: Path) -> None:
+    from dateline.app import create_app
+    from dateline.config import Settings
+
+    with TestClient(create_app(Settings.from_env({}, database_url=site.url, media_dir=str(tmp_path / "m")), site.db)) as utc:
+        slug = utc.post("/api/v1/stories", json={"headline": "Curfew", "status": "live"}, headers=site.auth("eve")).json()["slug"]
+        entry = utc.post(f"/api/v1/stories/{slug}/entries", json={"body": "Trams stop."}, headers=site.auth("eve")).json()
+        shown_utc = re.search(r'<time datetime="[^"]+"[^>]*>([^<]+)</time>', utc.get(f"/stories/{slug}").text)
+    paris = Settings.from_env({"DATELINE_TIME_ZONE": "Europe/Paris"}, database_url=site.url, media_dir=str(tmp_path / "m"))
+    with TestClient(create_app(paris, site.db)) as local:
+        page = local.get(f"/stories/{slug}").text
+    assert shown_utc is not None and shown_utc.group(1).endswith(" UTC")
+    published = datetime.fromisoformat(entry["published_at"].replace("Z", "+00:00"))
+    in_paris = published.astimezone(ZoneInfo("Europe/Paris")).strftime("%-d %b %Y, %H:%M %Z")
+    assert in_paris.endswith((" CET", " CEST")) and in_paris in page, re.findall(r"<time[^>]*>[^<]*</time>", page)
+
+
+def test_a_time_zone_that_does_not_exist_is_refused_at_start() -> None:
+    from dateline.config import Settings
+
+    with pytest.raises(ValueError, match="time zone"):
+        Settings.from_env({"DATELINE_TIME_ZONE": "Mars/Olympus"})

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .vocabulary import BROKER_URL_SCHEMES, BROWSER_PUSH_SERVICES, MEDIA_STORES, BrokerKind, MediaStore
 
@@ -46,6 +47,14 @@ def _non_negative_int(value: str) -> int:
     return number
 
 
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise ValueError(f"expected a time zone name such as Europe/Paris or UTC, got {value!r}") from None
+    return value
+
+
 def _setting(default: Any, help: str, cast: Callable[[str], Any] = str) -> Any:
     return field(default=default, metadata={"help": help, "cast": cast})
 
@@ -69,6 +78,10 @@ class Settings:
         "comma-separated (https://www.example.org); `*` for any site. Empty: none but this one.",
     )
     site_name: str = _setting("Dateline", "Name shown in page titles and the masthead.")
+    time_zone: str = _setting(
+        "UTC", "The newsroom's time zone (an IANA name: Europe/Paris), in which pages give times to readers "
+        "without JavaScript, the zone named; with scripts, each reader sees their own.", _time_zone,
+    )
     max_request_bytes: int = _setting(
         1_048_576, "Largest request body accepted by the JSON API, in bytes (413 beyond).", _positive_int
     )

@@ -66,8 +66,8 @@ def _framed(request: Request, slug: str, view: str, scheme: str) -> Response:
         size = TEASER_UPDATES if teaser else settings.page_size
         pinned_ids = {row.id for row in pinned}
         return templates.get_template("embed.html").render(
-            site_name=settings.site_name, origin=origin, story=story, view=view, scheme=scheme,
-            order="newest", live_position="top", paged=False, pinned=pinned, key_events=key_events,
+            site_name=settings.site_name, time_zone=settings.time_zone, origin=origin, story=story, view=view,
+            scheme=scheme, order="newest", live_position="top", paged=False, pinned=pinned, key_events=key_events,
             entries=[row for row in rows[:size] if row.id not in pinned_ids], more=len(rows) > size,
             card=structured_data.card(story, rows[:size], origin),
         ).encode()

@@ -51,6 +51,7 @@ def _render(request: Request, key: tuple[object, ...], name: str, etag: str, mod
     if (page := pages.get(key, etag)) is not None:
         return page
     context["site_name"] = request.app.state.settings.site_name
+    context["time_zone"] = request.app.state.settings.time_zone
     context["origin"] = _origin(request)
     html = templates.get_template(name).render(context).encode()
     headers = {"Content-Type": "text/html; charset=utf-8", "Last-Modified": http_date(modified),

@@ -57,7 +57,8 @@ def search_page(request: Request) -> Response:
         "q": q, "since": params.get("since", ""), "until": params.get("until", ""),
         "sort": "newest" if params.get("sort") == "newest" else "relevance", "story": None,
         "searched": False, "error": None, "found": query.Found(), "words": [], "page": 1,
-        "site_name": request.app.state.settings.site_name, "max_chars": terms.MAX_QUERY_CHARS,
+        "site_name": request.app.state.settings.site_name, "time_zone": request.app.state.settings.time_zone,
+        "max_chars": terms.MAX_QUERY_CHARS,
     }
     status = 200
     try:

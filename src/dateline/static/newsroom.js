@@ -19,7 +19,8 @@
   var connection = desk.querySelector(".connection");
   var api = "/api/v1/stories/" + slug;
   var draftKey = "dateline.draft." + slug + "." + me;
-  var clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+  // Times are shown the one way every page shows them (static/times.js, loaded first).
+  var times = window.datelineTime;
   var editingTimers = {};
   var number = new Intl.NumberFormat();
 
@@ -270,7 +271,7 @@
     el.classList.toggle("is-pending", waiting);
     var time = el.querySelector("time");
     time.setAttribute("datetime", entry.published_at);
-    time.textContent = clock.format(new Date(entry.published_at));
+    times.show(time);
     var badge = el.querySelector(".badge-pending");
     badge.hidden = !waiting;
     badge.textContent = entry.status === "pending" ? "Waiting for approval" : "Edit waiting for approval";
@@ -278,7 +279,7 @@
     el.querySelector(".badge-key").hidden = !entry.key_event;
     var edited = el.querySelector(".edited");
     edited.hidden = entry.revision < 2;
-    edited.textContent = "Updated " + clock.format(new Date(entry.updated_at));
+    edited.textContent = "Updated " + times.format(new Date(entry.updated_at));
     el.querySelector(".byline").textContent = entry.author.name;
     el.querySelector(".entry-body").innerHTML = entry.html; // sanitized by the server
     var mine = entry.author.username === me;

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 from ..plain_text import entry_text, shortened
 from ..times import iso
@@ -17,10 +21,18 @@ from .assets import assets
 templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
 
 
-def _when(value: datetime) -> str:
-    """A moment as the page says it without scripts: in full, with its zone (static/times.js
-    then shows it in the reader's own zone)."""
-    return value.astimezone(timezone.utc).strftime("%-d %b %Y, %H:%M UTC")
+@pass_context
+def _when(context: Context, value: datetime) -> str:
+    """A moment as the page says it without scripts: in full, in the newsroom's zone and
+    naming it (static/times.js then shows it in the reader's own zone)."""
+    request = context.get("request")
+    name = context.get("time_zone") or (request.app.state.settings.time_zone if request is not None else "UTC")
+    return value.astimezone(_zone(name)).strftime("%-d %b %Y, %H:%M %Z")
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> tzinfo:
+    return timezone.utc if name == "UTC" else ZoneInfo(name)
 
 
 def _entry_line(row: Any, chars: int = 100) -> str:
