@@ -59,7 +59,8 @@ def test_the_document_says_which_operations_answer_without_a_token(document: dic
     anonymous = {
         ("get", "/api/v1/stories"), ("get", "/api/v1/stories/{slug}"), ("get", "/api/v1/stories/{slug}/entries"),
         ("get", "/api/v1/stories/{slug}/entries/{entry_id}"), ("get", "/api/v1/stories/{slug}/events"),
-        ("get", "/api/v1/search"),
+        ("get", "/api/v1/search"), ("get", "/api/v1/stories/{slug}/blocks"),
+        ("get", "/api/v1/stories/{slug}/blocks/{block_id}"), ("get", "/api/v1/stories/{slug}/blocks/{block_id}/revisions"),
     }
     for path, operations in document["paths"].items():
         for method, operation in operations.items():

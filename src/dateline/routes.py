@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 
-from .api import accounts, entries, events, push, stories, tokens, uploads
+from .api import accounts, entries, events, figures, push, stories, tokens, uploads
 from .api import search as search_api
 from .config import Settings
 from .embedding import pages as embedding
@@ -37,6 +37,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     stories.router,  # /api/v1/stories
     entries.router,  # /api/v1/stories/{slug}/entries, /api/v1/preview
     events.router,  # /api/v1/stories/{slug}/events
+    figures.router,  # /api/v1/stories/{slug}/blocks
     uploads.router,  # /api/v1/uploads
     accounts.router,  # /api/v1/session, /api/v1/me, /api/v1/users
     tokens.router,  # /api/v1/tokens

@@ -165,6 +165,40 @@ entry_revisions = Table(
     UniqueConstraint("entry_id", "revision", name="uq_entry_revisions_entry_revision"),
 )
 
+# Live figures: results tables, counters and competing estimates at the top of a story,
+# updated in place. `data` is what the desk sent, checked and with shares computed (JSON);
+# `html` the block as every surface shows it, rendered once per change, as entries are.
+figure_blocks = Table(
+    "figure_blocks",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("story_id", Id, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(12), nullable=False),  # results | counter | comparison
+    Column("title", String(200), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("revision", Integer, nullable=False, default=1),
+    Column("key_event", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("deleted_at", UTCDateTime),
+    Index("ix_figure_blocks_story_id", "story_id", "deleted_at", "id"),
+)
+
+# Every version of a block's figures: its history, and the earlier value a correction shows.
+figure_revisions = Table(
+    "figure_revisions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("block_id", Id, ForeignKey("figure_blocks.id", ondelete="CASCADE"), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("correction", Text, nullable=False, default=""),  # non-empty: this version corrects the one before
+    Column("edited_by", Id, ForeignKey("users.id"), nullable=False),
+    Column("edited_at", UTCDateTime, nullable=False),
+    UniqueConstraint("block_id", "revision", name="uq_figure_revisions_block_revision"),
+)
+
 events = Table(
     "events",
     metadata,
@@ -250,6 +284,7 @@ push_notifications = Table(
     Column("id", Id, primary_key=True),
     Column("story_id", Id, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
     Column("entry_id", Id, ForeignKey("entries.id", ondelete="SET NULL")),
+    Column("block_id", Id),  # or the live figures block it tells of (migration 0012)
     Column("payload", Text, nullable=False),  # the JSON every subscriber's message carries
     Column("topic", String(32), nullable=False),  # RFC 8030: a newer one replaces an undelivered one
     Column("urgency", String(8), nullable=False),

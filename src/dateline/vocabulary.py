@@ -47,7 +47,7 @@ ENTRY_FLAGS: Final = ("pinned", "key_event")
 
 EventType = Literal[
     "entry.created", "entry.updated", "entry.deleted", "entry.restored", "story.created", "story.updated",
-    "story.facts", "newsroom.submitted", "newsroom.editing",
+    "story.facts", "block.updated", "block.deleted", "newsroom.submitted", "newsroom.editing",
 ]
 EVENT_TYPES: Final[tuple[EventType, ...]] = get_args(EventType)
 ENTRY_CREATED: Final = "entry.created"
@@ -57,6 +57,8 @@ ENTRY_RESTORED: Final = "entry.restored"  # a deleted entry put back (the desk's
 STORY_CREATED: Final = "story.created"
 STORY_UPDATED: Final = "story.updated"
 STORY_FACTS: Final = "story.facts"  # the "What we know" list changed
+BLOCK_UPDATED: Final = "block.updated"  # a live figures block, new or changed: the block whole
+BLOCK_DELETED: Final = "block.deleted"
 MAX_FACTS: Final = 12  # lines in a story's "What we know"
 MAX_FACT: Final = 300  # characters in one of them
 NEWSROOM_PREFIX: Final = "newsroom."  # events for the newsroom alone, never sent to readers

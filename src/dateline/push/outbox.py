@@ -21,6 +21,7 @@ notification row, never after, so senders never deadlock. On SQLite writers take
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
@@ -39,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Row
 
 from ..plain_text import entry_text
-from ..schema import entries, push_deliveries, push_notifications, push_subscriptions
+from ..schema import entries, figure_blocks, push_deliveries, push_notifications, push_subscriptions
 from ..times import iso_or_none
 
 MAX_ATTEMPTS = 6
@@ -111,6 +112,10 @@ def payload(notification_id: int, story: Row[Any], entry: dict[str, Any]) -> byt
     }
     if entry["kind"] == "image" and str(entry.get("image_url", "")).startswith(("/", "https://")):
         message["image"] = entry["image_url"]
+    return _encode(message)
+
+
+def _encode(message: dict[str, Any]) -> bytes:
     data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
     while len(data) > PAYLOAD_LIMIT:  # a headline and snippet this long are rare: shorten them
         message["title"] = message["title"][: len(message["title"]) // 2] + "…"
@@ -134,11 +139,29 @@ def follower_count(conn: Connection, story_id: int) -> int:
 def enqueue(conn: Connection, story: Row[Any], entry: dict[str, Any], ttl: int, now: datetime) -> int:
     """Queue a notification of this entry for the story's and the site's followers, in the
     caller's transaction (the one that writes the entry)."""
+    return _enqueue(conn, story, {"entry_id": entry["id"]}, ttl, now,
+                    lambda notification_id: payload(notification_id, story, entry))
+
+
+def enqueue_figures(conn: Connection, story: Row[Any], block: dict[str, Any], line: str, ttl: int,
+                    now: datetime) -> int:
+    """Queue a notification of a live figures block's new figures (`line`, as text)."""
+    def message(notification_id: int) -> bytes:
+        return _encode({
+            "id": notification_id, "story": story.slug, "title": story.headline,
+            "body": f"{block['title']}: {line}", "url": f"/stories/{story.slug}#block-{block['id']}",
+            "timestamp": block["updated_at"],
+        })
+    return _enqueue(conn, story, {"block_id": block["id"]}, ttl, now, message)
+
+
+def _enqueue(conn: Connection, story: Row[Any], about: dict[str, int], ttl: int, now: datetime,
+             message: Callable[[int], bytes]) -> int:
     count, last = _followers(conn, story.id)
     notification_id: int = conn.execute(
         insert(push_notifications)
         .values(
-            story_id=story.id, entry_id=entry["id"], payload="{}", topic=f"story-{story.id}",
+            story_id=story.id, **about, payload="{}", topic=f"story-{story.id}",
             urgency="high", ttl=ttl, created_at=now, recipients=count, last_subscription_id=last,
             cursor=0, sent=0, failed=0, removed=0, finished_at=None if count else now,
         )
@@ -147,7 +170,7 @@ def enqueue(conn: Connection, story: Row[Any], entry: dict[str, Any], ttl: int, 
     conn.execute(  # the message carries the notification's own id: known only now
         update(push_notifications)
         .where(push_notifications.c.id == notification_id)
-        .values(payload=payload(notification_id, story, entry).decode())
+        .values(payload=message(notification_id).decode())
     )
     return notification_id
 
@@ -178,7 +201,7 @@ def claim(
         if note is None:
             busy = True  # being claimed from (or finished just now: the next try sees it)
             continue
-        if _entry_deleted(conn, note.entry_id):
+        if _withdrawn(conn, note):
             # Deleted while it was going out (posted by mistake): send it to nobody else.
             if not _stop(conn, note.id, now):
                 busy = True
@@ -252,10 +275,14 @@ def _stop(conn: Connection, notification_id: int, now: datetime) -> bool:
     return True
 
 
-def _entry_deleted(conn: Connection, entry_id: int | None) -> bool:
-    if entry_id is None:
+def _withdrawn(conn: Connection, note: Row[Any]) -> bool:
+    """The update (or the figures block) the notification tells of is deleted."""
+    if note.block_id is not None:
+        gone = select(figure_blocks.c.deleted_at).where(figure_blocks.c.id == note.block_id)
+        return conn.execute(gone).scalar() is not None
+    if note.entry_id is None:
         return True
-    return conn.execute(select(entries.c.deleted_at).where(entries.c.id == entry_id)).scalar() is not None
+    return conn.execute(select(entries.c.deleted_at).where(entries.c.id == note.entry_id)).scalar() is not None
 
 
 def _has_deliveries(conn: Connection, notification_id: int) -> bool:

@@ -9,6 +9,7 @@ only store; nothing else writes stories or entries.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +31,7 @@ from ..vocabulary import (
     EntryKind,
     StoryStatus,
 )
-from . import entries, events
+from . import entries, events, figures
 from . import story as stories
 
 # --- finding what a request names -----------------------------------------------------------
@@ -224,3 +225,77 @@ def announce_editing(conn: Connection, user: User, story: Row[Any], entry: Row[A
     """Tell the newsroom that `user` has this entry open in the editor (for 30 s)."""
     data = {"id": entry.id, "user": user.username, "name": user.display_name, "seconds": 30}
     events.append(conn, story.id, EDITING, data, utc_now(), entry_id=entry.id)
+
+
+# --- live figures -----------------------------------------------------------------------------
+
+
+def find_block(conn: Connection, story: Row[Any], block_id: int) -> Row[Any]:
+    found = figures.get_block(conn, story.id, block_id)
+    if found is None:
+        raise NotFound(f"Story {story.slug!r} has no figures block {block_id}.")
+    return found
+
+
+def _may_notify(user: User, story: Row[Any], notify: bool) -> None:
+    if notify:
+        user.require(Role.editor, "notify readers")
+        if story.status != "live":
+            raise Conflict("Only a live story's followers can be notified; set it live first.")
+
+
+def add_block(
+    conn: Connection, user: User, story: Row[Any], *, kind: figures.BlockKind, title: str,
+    values: dict[str, Any], key_event: bool = False, notify: bool = False, push_ttl_seconds: int = 21_600,
+) -> dict[str, Any]:
+    """A new live figures block (editors): a results table, a counter, competing estimates."""
+    user.require(Role.editor, "add live figures")
+    if story.status == "ended":
+        raise Conflict("This story has ended; an editor can set it live again to add figures.")
+    _may_notify(user, story, notify)
+    if figures.count_blocks(conn, story.id) >= figures.MAX_BLOCKS:
+        raise Conflict(f"A story has at most {figures.MAX_BLOCKS} figures blocks; update or delete one.")
+    checked = figures.check(kind, values)
+    data = figures.create_block(conn, story, user, kind, clean_headline(title), checked, key_event)
+    if notify:
+        data["notification"] = outbox.enqueue_figures(
+            conn, story, data, figures.summary(checked.data, kind), push_ttl_seconds, utc_now())
+    return data
+
+
+def change_block(
+    conn: Connection, user: User, story: Row[Any], block: Row[Any], changes: dict[str, Any], *,
+    notify: bool = False, push_ttl_seconds: int = 21_600,
+) -> dict[str, Any]:
+    """New figures, a correction of wrong ones, a new title or the key-event mark (editors).
+    Figures not sent stay as they were; `rows`, when sent, replaces them all."""
+    user.require(Role.editor, "change live figures")
+    _may_notify(user, story, notify)
+    stored = json.loads(block.data)
+    figure_keys = ("unit", "counted", "source", "reported_at", "rows")
+    checked = None
+    if any(changes.get(k) is not None for k in figure_keys):
+        values = {k: changes[k] if changes.get(k) is not None else stored[k] for k in figure_keys}
+        if changes.get("rows") is None:
+            values["rows"] = [_stored_row(row) for row in stored["rows"]]
+        if changes.get("reported_at") is None:
+            values["reported_at"] = None  # new figures are reported now, unless told otherwise
+        checked = figures.check(block.kind, values)
+    title = clean_headline(changes["title"]) if changes.get("title") is not None else None
+    data = figures.update_block(conn, story, block, user, title=title, checked=checked,
+                                key_event=changes.get("key_event"), correction=changes.get("correction") or "")
+    if notify:
+        line = figures.summary(checked.data if checked else stored, block.kind)
+        data["notification"] = outbox.enqueue_figures(conn, story, data, line, push_ttl_seconds, utc_now())
+    return data
+
+
+def _stored_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as stored, back in the shape `figures.check` takes (times as moments)."""
+    at = row.get("reported_at")
+    return {**row, "reported_at": datetime.fromisoformat(at.replace("Z", "+00:00")) if at else None}
+
+
+def delete_block(conn: Connection, user: User, story: Row[Any], block: Row[Any]) -> None:
+    user.require(Role.editor, "delete live figures")
+    figures.delete_block(conn, story, block)
