@@ -40,7 +40,7 @@ def test_a_results_table_computes_its_shares_and_reads_back(client: TestClient, 
     assert read.headers["ETag"] == block["etag"]
     assert [b["id"] for b in client.get(blocks(live_story)).json()["blocks"]] == [block["id"]]
     html = block["html"]
-    assert "<table" in html and '<th scope="row">Mira Solvane</th>' in html and "52.4 %" in html
+    assert "<table" in html and '<th scope="row" dir="auto">Mira Solvane</th>' in html and "52.4 %" in html
     assert "Central Election Commission" in html and "Polling stations reporting: 62%" in html
 
 

@@ -59,7 +59,7 @@ def check_block(slug: SlugPath, payload: BlockCreate, db: Db, user: Member) -> d
             "html": figures.preview(payload.kind, payload.title, checked)}
 
 
-@router.get("/stories/{slug}/blocks/{block_id}", response_model=Block, responses=COMMON_ERRORS,
+@router.get("/stories/{slug}/blocks/{block_id:int}", response_model=Block, responses=COMMON_ERRORS,
             openapi_extra=ANONYMOUS_OK)
 def read_block(slug: SlugPath, block_id: BlockId, db: Db, user: Viewer, response: Response) -> dict[str, Any]:
     with db.read() as conn:
@@ -70,7 +70,7 @@ def read_block(slug: SlugPath, block_id: BlockId, db: Db, user: Viewer, response
     return data
 
 
-@router.patch("/stories/{slug}/blocks/{block_id}", response_model=Block, responses=EDIT_ERRORS)
+@router.patch("/stories/{slug}/blocks/{block_id:int}", response_model=Block, responses=EDIT_ERRORS)
 def update_block(slug: SlugPath, block_id: BlockId, payload: BlockUpdate, db: Db, user: Member, settings: Config,
                  response: Response, if_match: IfMatch = None) -> dict[str, Any]:
     """New figures (`rows` replaces them all), a correction (`correction` says what was
@@ -91,7 +91,7 @@ def _change(conn: Connection, user: Any, story: Any, block: Any, payload: BlockU
     return posting.change_block(conn, user, story, block, changes, notify=bool(payload.notify), push_ttl_seconds=ttl)
 
 
-@router.delete("/stories/{slug}/blocks/{block_id}", status_code=204, responses=EDIT_ERRORS)
+@router.delete("/stories/{slug}/blocks/{block_id:int}", status_code=204, responses=EDIT_ERRORS)
 def delete_block(slug: SlugPath, block_id: BlockId, db: Db, user: Member) -> Response:
     """Take the block off the story (editors); readers get `block.deleted`. Its versions stay."""
     with db.write() as conn:
@@ -101,7 +101,7 @@ def delete_block(slug: SlugPath, block_id: BlockId, db: Db, user: Member) -> Res
     return Response(status_code=204)
 
 
-@router.get("/stories/{slug}/blocks/{block_id}/revisions", response_model=BlockRevisionList,
+@router.get("/stories/{slug}/blocks/{block_id:int}/revisions", response_model=BlockRevisionList,
             responses=COMMON_ERRORS, openapi_extra=ANONYMOUS_OK)
 def list_revisions(slug: SlugPath, block_id: BlockId, db: Db, user: Viewer) -> dict[str, Any]:
     """Every version of the block's figures, newest first: how each value changed, and when."""

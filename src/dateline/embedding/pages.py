@@ -20,7 +20,7 @@ from sqlalchemy import Row
 from ..db import Database
 from ..reader import structured_data
 from ..reader.page_cache import cache_control, held_answer
-from ..stories import entries
+from ..stories import entries, figures
 from ..stories import story as stories
 from ..vocabulary import MAX_SLUG, SLUG_PATTERN
 from ..web.middleware import content_security_policy
@@ -63,11 +63,13 @@ def _framed(request: Request, slug: str, view: str, scheme: str) -> Response:
             rows = entries.list_entries(conn, story.id, limit=(TEASER_UPDATES if teaser else settings.page_size) + 1)
             pinned = [] if teaser else entries.list_flagged(conn, story.id, "pinned", limit=5)
             key_events = [] if teaser else entries.list_flagged(conn, story.id, "key_event", limit=8)
+            blocks = [] if teaser else figures.list_blocks(conn, story.id)
         size = TEASER_UPDATES if teaser else settings.page_size
         pinned_ids = {row.id for row in pinned}
         return templates.get_template("embed.html").render(
             site_name=settings.site_name, time_zone=settings.time_zone, origin=origin, story=story, view=view,
             scheme=scheme, order="newest", live_position="top", paged=False, pinned=pinned, key_events=key_events,
+            blocks=blocks,
             entries=[row for row in rows[:size] if row.id not in pinned_ids], more=len(rows) > size,
             card=structured_data.card(story, rows[:size], origin),
         ).encode()

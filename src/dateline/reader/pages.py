@@ -17,7 +17,7 @@ from sqlalchemy import Row
 from starlette.exceptions import HTTPException
 
 from ..db import Database
-from ..stories import entries
+from ..stories import entries, figures
 from ..stories import story as stories
 from ..times import http_date, iso
 from ..vocabulary import MAX_ID
@@ -135,6 +135,7 @@ def story_page(
         if key_only:
             pinned = [row for row in pinned if row.key_event]
         key_events = entries.list_flagged(conn, story.id, "key_event", limit=8) if first_page else []
+        blocks = figures.list_blocks(conn, story.id) if first_page else []
     page = rows[:size]
     pinned_ids = {row.id for row in pinned}
     more = page[-1].id if len(rows) > size else None
@@ -149,6 +150,7 @@ def story_page(
         pinned=pinned,
         entries=[row for row in page if row.id not in pinned_ids],
         key_events=key_events,
+        blocks=blocks,
         more=more,
         paged=not first_page,
         # Live updates join the page only where they belong: the top of the newest page, or

@@ -291,6 +291,45 @@
     if (pinnedList) pinnedList.hidden = !pinnedList.querySelector(".entry");
   }
 
+  // A deleted update put back (the desk's Undo, or its history): in its place, not as news.
+  function onRestored(entry) {
+    if (document.getElementById("entry-" + entry.id)) return onUpdated(entry);
+    updateKeyEvent(entry);
+    if (keyOnly && !entry.key_event) return;
+    if (entry.pinned && !limit) place(build(entry), true);
+    else insertByTime(build(entry));
+    if (pinnedList) pinnedList.hidden = !pinnedList.querySelector(".entry");
+  }
+
+  // Live figures: the server sends each block as readers see it, escaped throughout.
+  var blocks = story.querySelector(".figures-blocks");
+
+  function onBlock(data) {
+    if (!blocks) return;
+    var scratch = document.createElement("template");
+    scratch.innerHTML = data.html;
+    var fresh = scratch.content.firstElementChild;
+    if (!fresh) return;
+    var old = document.getElementById("block-" + data.id);
+    if (old) {
+      fresh.querySelectorAll("details").forEach(function (d, n) { // keep what the reader opened
+        var was = old.querySelectorAll("details")[n];
+        if (was) d.open = was.open;
+      });
+      old.replaceWith(fresh);
+    } else {
+      blocks.appendChild(fresh);
+    }
+    blocks.hidden = false;
+    times.showAll(fresh);
+  }
+
+  function onBlockDeleted(data) {
+    var old = document.getElementById("block-" + data.id);
+    if (old) old.remove();
+    if (blocks) blocks.hidden = !blocks.querySelector(".figures");
+  }
+
   function onStory(data) {
     story.querySelector("h1").textContent = data.headline;
     baseTitle = data.headline + " · " + document.title.split(" · ").slice(-1)[0];
@@ -399,6 +438,9 @@
     source.addEventListener("entry.deleted", handler(onDeleted));
     source.addEventListener("story.updated", handler(onStory));
     source.addEventListener("story.facts", handler(onFacts));
+    source.addEventListener("entry.restored", handler(onRestored));
+    source.addEventListener("block.updated", handler(onBlock));
+    source.addEventListener("block.deleted", handler(onBlockDeleted));
     source.addEventListener("reset", function () { location.reload(); });
     source.onopen = function () {
       clearTimeout(lostTimer);

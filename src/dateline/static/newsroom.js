@@ -251,7 +251,11 @@
     var form = new FormData();
     form.append("file", file);
     request("POST", "/api/v1/uploads", form).then(function (response) {
-      if (!response.ok) return problemOf(response).then(function (problem) { say(note, problem, "Not uploaded. "); });
+      if (!response.ok) return problemOf(response).then(function (problem) {
+        // The server's 413 names its limit, which may be lower than the page was told
+        if (response.status === 413 && problem.detail) problem.text = problem.detail.charAt(0).toLowerCase() + problem.detail.slice(1);
+        say(note, problem, "Upload refused: ");
+      });
       return response.json().then(function (stored) {
         composer.image_url.value = stored.url;
         note.textContent = "Uploaded (" + stored.width + "×" + stored.height + "). Add a caption, credit and alt text.";
@@ -526,6 +530,10 @@
     on("newsroom.submitted", show);
     on("entry.deleted", function (data) { remove(data.id); });
     on("entry.restored", show);
+    // Live figures are kept by figures_desk.js: it hears of others' changes through this stream.
+    ["block.updated", "block.deleted"].forEach(function (type) {
+      on(type, function (data) { document.dispatchEvent(new CustomEvent("dateline:block", { detail: data })); });
+    });
     on("newsroom.editing", showPresence);
     source.addEventListener("reset", function () { location.reload(); });
     source.onopen = function () { connection.hidden = true; };

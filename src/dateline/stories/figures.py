@@ -279,11 +279,11 @@ def render(block: Any, history: list[Any]) -> str:
     anchor = f"block-{block.id}"
     out = [Markup('<section class="figures figures-{}" id="{}" data-id="{}" aria-labelledby="{}-title">').format(
         kind, anchor, block.id, anchor)]
-    out.append(Markup('<h2 id="{}-title">{}</h2>').format(anchor, block.title))
+    out.append(Markup('<h2 id="{}-title" dir="auto">{}</h2>').format(anchor, block.title))
     if data["counted"]:
         out.append(Markup('<p class="figures-counted">{}</p>').format(data["counted"]))
     count_head = unit.capitalize() or ("Figure" if kind == "comparison" else "Count")
-    head = {"results": ("Name", count_head, "Share", "Change"), "counter": ("", count_head, "Change"),
+    head = {"results": ("Name", count_head, "Share", "Change"), "counter": ("What", count_head, "Change"),
             "comparison": ("Estimate", count_head, "Source", "Change")}[kind]
     out.append(Markup('<table class="figures-table"><caption class="visually-hidden">{}</caption><thead><tr>')
                .format(block.title))
@@ -292,7 +292,7 @@ def render(block: Any, history: list[Any]) -> str:
     largest = max((row.get("count") or 0 for row in data["rows"]), default=0) or 1
     for row in data["rows"]:
         old = before.get(row["label"], {})
-        out.append(Markup('<tr><th scope="row">{}</th>').format(row["label"]))
+        out.append(Markup('<tr><th scope="row" dir="auto">{}</th>').format(row["label"]))
         if kind == "comparison":  # bars to compare the estimates by, the largest full
             out.append(Markup('<td class="figures-count"><meter min="0" max="{}" value="{}" aria-hidden="true">'
                               '</meter> {}</td>').format(largest, row.get("count") or 0, _number(row.get("count"))))
