@@ -46,12 +46,18 @@ def blocks_of(newsroom: Newsroom, slug: str) -> list[dict[str, Any]]:
     return found
 
 
-def test_the_desk_builds_a_results_table_from_the_keyboard(editor: Any, newsroom: Newsroom) -> None:
-    slug = newsroom.new_story("Results night")
+def open_new_block(editor: Any, newsroom: Newsroom, headline: str, title: str) -> str:
+    """A new story's desk with the figures editor open on a new block named `title`."""
+    slug = newsroom.new_story(headline)
     editor.goto(f"{newsroom.base_url}/newsroom/stories/{slug}")
     editor.click(".figures-desk summary")
     editor.click("[data-figures=new]")
-    editor.fill(".figures-editor input[name=title]", "Presidential election")
+    editor.fill(".figures-editor input[name=title]", title)
+    return slug
+
+
+def test_the_desk_builds_a_results_table_from_the_keyboard(editor: Any, newsroom: Newsroom) -> None:
+    slug = open_new_block(editor, newsroom, "Results night", "Presidential election")
     editor.fill(".figures-editor input[name=source]", "Central Election Commission")
     first = editor.locator(".figures-rows tbody tr").first.locator("input[name=label]")
     first.focus()
@@ -87,11 +93,7 @@ def test_the_desk_builds_a_results_table_from_the_keyboard(editor: Any, newsroom
 
 
 def test_bad_figures_are_explained_in_the_desk(editor: Any, newsroom: Newsroom) -> None:
-    slug = newsroom.new_story("Turnout")
-    editor.goto(f"{newsroom.base_url}/newsroom/stories/{slug}")
-    editor.click(".figures-desk summary")
-    editor.click("[data-figures=new]")
-    editor.fill(".figures-editor input[name=title]", "Turnout")
+    slug = open_new_block(editor, newsroom, "Turnout", "Turnout")
     rows = editor.locator(".figures-rows tbody tr")
     rows.nth(0).locator("input[name=label]").fill("Turnout")
     rows.nth(0).locator("input[name=count]").fill("100")
