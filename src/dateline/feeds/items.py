@@ -1,8 +1,9 @@
-"""A feed's contents, read once and shaped for every format: the story and its latest
-updates as `FeedItem`s, with absolute links."""
+"""A feed's contents, read once and shaped for every format: the story's "What we know",
+its live figures and its latest updates as `FeedItem`s, with absolute links."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +13,7 @@ from markupsafe import escape
 from sqlalchemy import Connection, Row
 
 from ..plain_text import entry_text, shortened
-from ..stories import entries
+from ..stories import entries, figures
 from ..times import iso
 
 FEED_UPDATES = 50  # the latest updates a story's feed carries
@@ -32,7 +33,7 @@ class FeedItem:
     author: str
     published: datetime
     updated: datetime
-    tags: tuple[str, ...]  # "key event", "correction"
+    tags: tuple[str, ...]  # "key event", "correction", "what we know", "figures"
     image: str | None
 
 
@@ -53,10 +54,38 @@ def item_of(row: Row[Any], slug: str, origin: str) -> FeedItem:
     )
 
 
+def facts_item(story: Row[Any], origin: str) -> FeedItem | None:
+    """"What we know" as one item that changes in place: its id stays, its `updated` moves."""
+    facts: list[str] = json.loads(story.facts or "[]")
+    if not facts or story.facts_updated_at is None:
+        return None
+    url = f"{origin}/stories/{story.slug}#what-we-know"
+    html = "<ul>" + "".join(f"<li>{escape(fact)}</li>" for fact in facts) + "</ul>"
+    return FeedItem(
+        id=url, url=url, title="What we know", html=html, text="\n".join(facts), author="",
+        published=story.facts_updated_at, updated=story.facts_updated_at, tags=("what we know",), image=None,
+    )
+
+
+def block_item(block: Row[Any], slug: str, origin: str) -> FeedItem:
+    """A live figures block as one item that changes in place: the latest figures as text,
+    and the block's own table (the HTML readers see, with its history)."""
+    url = f"{origin}/stories/{slug}#block-{block.id}"
+    return FeedItem(
+        id=url, url=url, title=shortened(block.title, TITLE_CHARS), html=block.html,
+        text=figures.as_text(block), author="", published=block.created_at, updated=block.updated_at,
+        tags=("figures",) + ("key event",) * bool(block.key_event), image=None,
+    )
+
+
 def story_items(conn: Connection, story: Row[Any], origin: str) -> list[FeedItem]:
-    """The story's latest published updates, newest first."""
+    """What a story's feed carries: "What we know" and the live figures first (items
+    that change in place, as they do at the top of the page), then the latest published
+    updates, newest first."""
+    standing = [facts_item(story, origin)] + [
+        block_item(block, story.slug, origin) for block in figures.list_blocks(conn, story.id)]
     rows = entries.list_entries(conn, story.id, limit=FEED_UPDATES)
-    return [item_of(row, story.slug, origin) for row in rows]
+    return [item for item in standing if item is not None] + [item_of(row, story.slug, origin) for row in rows]
 
 
 def story_as_item(story: Row[Any], origin: str) -> FeedItem:

@@ -162,6 +162,7 @@ def story_page(
             story, newest, origin, request.app.state.settings.site_name,
             iso(story.coverage_started_at or story.starts_at or story.created_at),
             iso(story.coverage_ended_at) if story.status == "ended" and story.coverage_ended_at else None,
+            blocks,
         )) if newest or (first_page and not oldest) else None,
     ))
 

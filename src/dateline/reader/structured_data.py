@@ -7,12 +7,14 @@ Every URL here is absolute, built on the site's public address (`web/public_url.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row
 
 from ..plain_text import entry_text, shortened
+from ..stories import figures
 from ..stories.entries import entry_json
 from ..stories.photos import StoredImage
 from ..times import iso
@@ -105,8 +107,9 @@ def blog_posting(story: Row[Any], update: dict[str, Any], origin: str) -> dict[s
 
 
 def live_blog(story: Row[Any], rows: list[Row[Any]], origin: str, site_name: str,
-              coverage_start: str, coverage_end: str | None) -> dict[str, Any]:
-    """schema.org `LiveBlogPosting` of a story, with its latest updates."""
+              coverage_start: str, coverage_end: str | None, blocks: Sequence[Row[Any]] = ()) -> dict[str, Any]:
+    """schema.org `LiveBlogPosting` of a story, with its latest updates, its "What we
+    know" as the `abstract`, and its live figures, as text, as `Table` parts."""
     updates = [entry_json(row, story.slug) for row in rows[:LATEST_UPDATES]]
     data: dict[str, Any] = {
         "@context": "https://schema.org",
@@ -124,6 +127,13 @@ def live_blog(story: Row[Any], rows: list[Row[Any]], origin: str, site_name: str
     }
     if story.summary:
         data["description"] = story.summary
+    if facts := json.loads(getattr(story, "facts", None) or "[]"):
+        data["abstract"] = "\n".join(facts)
+    if blocks:
+        data["hasPart"] = [{
+            "@type": "Table", "@id": f"{story_url(origin, story.slug)}#block-{block.id}", "name": block.title,
+            "text": figures.as_text(block), "dateModified": iso(block.updated_at),
+        } for block in blocks]
     if story.dateline:
         data["contentLocation"] = {"@type": "Place", "name": story.dateline}
     if coverage_end is not None:
