@@ -18,12 +18,17 @@ import pytest
 from conftest import Site
 from dateline.accounts import users as accounts
 from dateline.stories import entries, story as stories
+from dateline.vocabulary import EVENT_TYPES, NEWSROOM_PREFIX
 from live_helpers import Api, InProcessServer, as_triples, serve, wait_for  # noqa: F401 - serve is a fixture
 from sse_client import Comment, Event, SSEStream, StreamClosed
 
 
+GAUGE = {"kind": "counter", "title": "People evacuated", "source": "Civil protection",
+         "rows": [{"label": "Evacuated", "count": 1200}]}
+
+
 def build_history(api: Api) -> tuple[str, str]:
-    """A story with created, updated, deleted and story events, interleaved with another story's."""
+    """A story with an event of every type readers get, interleaved with another story's."""
     slug = api.story(headline="Floods in the valley")
     other = api.story(headline="Port strike")
     first = api.post(slug, "The river is rising.")
@@ -32,13 +37,34 @@ def build_history(api: Api) -> tuple[str, str]:
     api.edit(slug, first["id"], body="The river is rising fast.")
     third = api.post(slug, "Roads closed.", key_event=True)
     api.patch_story(slug, summary="The valley floods.")
+    api.patch_story(slug, facts=["The river crested at 6.2 m.", "Two villages are cut off."])
     api.delete(slug, second["id"])
     api.post(other, "Talks resume.")
+    gauge = api._call("POST", f"/api/v1/stories/{slug}/blocks", "eve", 201, json=GAUGE).json()
     api.edit(slug, third["id"], body="Main roads closed.")
+    api._call("PATCH", f"/api/v1/stories/{slug}/blocks/{gauge['id']}", "eve", 200,
+              json={"rows": [{"label": "Evacuated", "count": 3400}]})
     api.edit(slug, first["id"], pinned=True)
-    api.post(slug, "Shelters open.")
+    fourth = api.post(slug, "Shelters open.")
+    api.delete(slug, fourth["id"])
+    api._call("POST", f"/api/v1/stories/{slug}/entries/{fourth['id']}/restore", "eve", 200)
+    api._call("DELETE", f"/api/v1/stories/{slug}/blocks/{gauge['id']}", "eve", 204)
+    api.patch_story(slug, facts=[])
     api.patch_story(slug, headline="Floods: the valley evacuated")
     return slug, other
+
+
+def test_the_history_holds_every_event_type_readers_get(site: Site, serve) -> None:  # noqa: F811
+    """So that the resume test below covers every kind of event the follower reads: a new
+    type the follower cannot hold would stop live delivery for every story."""
+    api = serve().api()
+    slug, _ = build_history(api)
+    public = {t for t in EVENT_TYPES if not t.startswith(NEWSROOM_PREFIX)}
+    assert {e["type"] for e in api.events(slug)} == public
+    # A process starting now reads them all into its recent-events window, and serves.
+    again = serve()
+    with SSEStream(again.live_url(slug), headers={"Last-Event-ID": "0"}) as stream:
+        assert as_triples(stream.events(len(api.events(slug)))) == as_triples(api.events(slug))
 
 
 def test_resume_from_every_id_replays_exactly_what_the_events_api_has(site: Site, serve) -> None:  # noqa: F811

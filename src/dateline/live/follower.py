@@ -130,10 +130,13 @@ class Follower:
             return last, newest
 
     def _hold(self, event: events.Event, frame: bytes) -> dict[str, object] | None:
-        """Into the window; a story event's data is returned, read once for all its uses."""
+        """Into the window. An event that carries the story whole (its `status` among its
+        fields) returns that data, read once for all its uses; others that speak of the
+        story (`story.facts`: only "What we know") change nothing of who may read it."""
         data = json.loads(event.data) if event.type.startswith("story.") else None
-        self.window.add(event, frame, None if data is None else str(data["status"]))
-        return data
+        status = data.get("status") if data is not None else None
+        self.window.add(event, frame, None if status is None else str(status))
+        return data if status is not None else None
 
     def _fetch(self, after: int) -> list[events.Event]:
         with self.db.read() as conn:
