@@ -1,4 +1,5 @@
-"""Screenshots of the reader's story page and the newsroom composer, phone and desktop.
+"""Screenshots of the reader's story page and the newsroom composer, phone (390×844) and
+desktop (1366×900), light and dark.
 
     python scripts/screenshots.py            # writes docs/screenshots/*.png
 
@@ -7,6 +8,7 @@ Runs `dateline demo` in a scratch folder and photographs it with Debian's Chromi
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import socket
 import subprocess
@@ -22,7 +24,8 @@ OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-SIZES = {"phone": (390, 844, 2), "desktop": (1280, 900, 1)}
+SIZES = {"phone": (390, 844, 2), "desktop": (1366, 900, 1)}
+SCHEMES = {"": "light", "-dark": "dark"}  # file name suffix: colour scheme
 
 
 def free_port() -> int:
@@ -52,19 +55,21 @@ def main() -> None:
                     time.sleep(0.1)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                for name, (width, height, scale) in SIZES.items():
-                    page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=scale)
+                for (name, (width, height, scale)), (suffix, scheme) in itertools.product(SIZES.items(), SCHEMES.items()):
+                    page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=scale,
+                                            color_scheme=scheme)
                     page.goto(f"{base}/stories/{slug}")
                     # Wait for the simulated reporter's next post, so the highlight shows.
                     page.wait_for_selector(".entry.is-new", timeout=15000)
-                    page.screenshot(path=str(OUT / f"story-{name}.png"),
+                    page.screenshot(path=str(OUT / f"story-{name}{suffix}.png"),
                                     clip={"x": 0, "y": 0, "width": width, "height": height * 2}, full_page=True)
-                    print(OUT / f"story-{name}.png")
+                    print(OUT / f"story-{name}{suffix}.png")
                     page.close()
-                for name, (width, height, scale) in SIZES.items():
-                    page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=scale)
+                for (name, (width, height, scale)), (suffix, scheme) in itertools.product(SIZES.items(), SCHEMES.items()):
+                    page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=scale,
+                                            color_scheme=scheme)
                     page.goto(f"{base}/newsroom/login")
-                    page.fill("input[name=username]", "editor")
+                    page.fill("input[name=username]", "admin")
                     page.fill("input[name=password]", password)
                     page.click("button[type=submit]")
                     page.goto(f"{base}/newsroom/stories/{slug}")
@@ -73,9 +78,9 @@ def main() -> None:
                     page.fill("input[name=role]", "opposition candidate")
                     page.fill("textarea[name=body]", "We will be back on the square tomorrow night.")
                     page.wait_for_selector(".desk-entry")
-                    page.screenshot(path=str(OUT / f"composer-{name}.png"),
+                    page.screenshot(path=str(OUT / f"composer-{name}{suffix}.png"),
                                     clip={"x": 0, "y": 0, "width": width, "height": height * 2}, full_page=True)
-                    print(OUT / f"composer-{name}.png")
+                    print(OUT / f"composer-{name}{suffix}.png")
                     page.close()
                 browser.close()
         finally:

@@ -179,7 +179,14 @@ def test_the_demo_serves_a_live_story_that_grows(tmp_path: Path) -> None:
             time.sleep(0.3)
         assert count >= 14, "the sample story has 12 updates and the reporter keeps adding more"
         page = httpx.get(f"{base}/stories/{slug}").text
-        assert "Live" in page and "Key events" in page
+        assert "Live" in page and "Key events" in page and "What we know" in page
+        assert "Presidential election: final result" in page and "78.4 %" in page
+        # The reporter's update of the night's detentions (the script's 22nd) moves the block too.
+        detained = httpx.get(f"{base}/api/v1/stories/{slug}/blocks").json()["blocks"][1]
+        while detained["revision"] < 2 and time.monotonic() < deadline + 15:
+            time.sleep(0.3)
+            detained = httpx.get(f"{base}/api/v1/stories/{slug}/blocks/{detained['id']}").json()
+        assert [row["count"] for row in detained["rows"]] == [112, 171]
         assert (tmp_path / "dateline-demo.db").exists()
     finally:
         process.terminate()

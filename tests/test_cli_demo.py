@@ -4,16 +4,18 @@ twice, however long it runs, and a restarted demo picks up where it stopped."""
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from pathlib import Path
 
 from dateline.accounts import users as accounts
+from dateline.api.figures_models import BlockUpdate
 from dateline.api.models import EntryCreate
 from dateline.cli.common import ready_database
 from dateline.config import Settings
 from dateline.demo import ADMIN, seed
-from dateline.demo.storyline import scripted, updates
-from dateline.stories import posting
+from dateline.demo.storyline import DETAINED_BLOCK, scripted, updates
+from dateline.stories import figures, posting
 from dateline.stories import story as stories
 from dateline.vocabulary import Audience
 
@@ -27,7 +29,13 @@ def test_the_reporter_never_repeats_itself() -> None:
     key_events = [p["body"] for p in posts if p.get("key_event")]
     assert len(key_events) >= 10 and len(set(key_events)) == len(key_events)
     for post in posts:
-        EntryCreate.model_validate(post)  # each one is a post the API accepts
+        figures = post.get("figures")
+        EntryCreate.model_validate({k: v for k, v in post.items() if k != "figures"})  # a post the API accepts
+        if figures is not None:  # and new figures the block's API accepts
+            assert figures["title"] == DETAINED_BLOCK
+            BlockUpdate.model_validate({"rows": figures["rows"]})
+    counts = [p["figures"]["rows"][1]["count"] for p in posts if "figures" in p]
+    assert len(counts) > 50 and counts == sorted(counts), "the detentions block is kept up to date, and only grows"
 
 
 def test_the_clock_moves_on_and_the_figures_change() -> None:
@@ -50,6 +58,11 @@ def test_a_restarted_demo_resumes_the_story(tmp_path: Path) -> None:
     try:
         first = seed(db)
         assert (first.username, first.role, first.posted) == (ADMIN, "admin", 0)
+        with db.read() as conn:
+            seeded = stories.get_story(conn, first.slug, Audience.newsroom)
+            assert seeded is not None and len(json.loads(seeded.facts)) == 4, "What we know"
+            titles = [block.title for block in figures.list_blocks(conn, seeded.id)]
+        assert titles == ["Presidential election: final result", DETAINED_BLOCK]
         with db.write() as conn:
             admin = accounts.get_user(conn, ADMIN)
             story = stories.get_story(conn, first.slug, Audience.newsroom)

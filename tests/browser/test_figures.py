@@ -168,8 +168,18 @@ def test_the_figures_are_accessible_and_right_at_the_edges(browser: Any, newsroo
     made = [newsroom.call("POST", f"/api/v1/stories/{slug}/blocks", json=body).json() for body in (one, fifty, names, crowd)]
     page = browser.new_page(color_scheme=scheme, viewport={"width": 390, "height": 844})
     page.goto(f"{newsroom.base_url}/stories/{slug}")
+    # Folded on a phone, each block shows its title and leading figures; a tap opens it.
+    assert page.locator(f"#block-{made[2]['id']} .figures-lead").inner_text() == (
+        "Ana María de los Ángeles Fernández-Castellanos y Villalobos del Río 50.0 % · "
+        "حزب العدالة والتنمية الديمقراطي 50.0 % · 1 more")
+    assert page.locator(f"#block-{made[1]['id']} .figures-table").is_hidden()
+    first_screen = page.evaluate("() => document.querySelector('.figures-blocks').getBoundingClientRect().height")
+    assert first_screen < 500, f"four folded blocks take {first_screen:.0f} px"
+    results = Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()
     for block in made:
-        page.locator(f"#block-{block['id']}").wait_for()
+        page.locator(f"#block-{block['id']} summary").first.click()
+        page.locator(f"#block-{block['id']} .figures-table").wait_for()
     assert page.locator(f"#block-{made[1]['id']} tbody tr").count() == 50
     ties = page.locator(f"#block-{made[2]['id']} td.figures-share")
     assert [ties.nth(n).inner_text().strip() for n in range(3)] == ["50.0 %", "50.0 %", "0.0 %"]
@@ -184,3 +194,9 @@ def test_the_figures_are_accessible_and_right_at_the_edges(browser: Any, newsroo
     results = Axe().run(page)
     assert results.violations_count == 0, results.generate_report()
     page.close()
+    # A wide screen shows every block whole, with no tap.
+    wide = browser.new_page(color_scheme=scheme, viewport={"width": 1366, "height": 900})
+    wide.goto(f"{newsroom.base_url}/stories/{slug}")
+    assert all(wide.locator(f"#block-{block['id']} .figures-table").is_visible() for block in made)
+    assert wide.locator(f"#block-{made[0]['id']} .figures-lead").is_hidden()
+    wide.close()

@@ -23,6 +23,16 @@ FACTS = [
     "The capital's metro is closed until further notice.",
 ]
 
+BLOCKS = [
+    {"kind": "results", "title": "Presidential election: final result", "source": "Central Electoral Commission",
+     "counted": "All polling stations reported.", "rows": [
+         {"label": "Anton Vesk", "share": 78.4}, {"label": "Mira Solvane", "share": 14.1},
+         {"label": "Three other candidates", "share": 7.5}]},
+    {"kind": "comparison", "title": "People detained since Monday", "unit": "people", "rows": [
+        {"label": "Interior Ministry", "count": 84, "source": "Interior Ministry"},
+        {"label": "Tessel Legal Aid Network", "count": 130, "source": "Tessel Legal Aid Network"}]},
+]
+
 
 @pytest.fixture(params=list(SIZES))
 def reader(request: pytest.FixtureRequest, browser: Any) -> Iterator[Any]:
@@ -37,10 +47,12 @@ def reader(request: pytest.FixtureRequest, browser: Any) -> Iterator[Any]:
 
 
 def busy_story(newsroom: Newsroom, updates: int = 30) -> tuple[str, list[dict[str, Any]]]:
-    """A story hours in: a summary, four facts, a pinned update, and eight key events spread
-    over the night, five of them older than the first page of updates."""
+    """A story hours in: a summary, four facts, two live figures blocks, a pinned update, and
+    eight key events spread over the night, five of them older than the first page of updates."""
     slug = newsroom.new_story("Second night of protests after the disputed count")
     newsroom.call("PATCH", f"/api/v1/stories/{slug}", json={"facts": FACTS})
+    for block in BLOCKS:
+        newsroom.call("POST", f"/api/v1/stories/{slug}/blocks", json=block)
     posted = []
     key_at = {0, 3, 6, 8, 9, 15, 22, 28}
     for n in range(updates):

@@ -78,7 +78,18 @@ def seed(db: Database) -> Seeded:
                 key_event=item.get("key_event", False),
                 published_at=start - timedelta(minutes=item["minutes_ago"]),
             )
+        story = posting.change_story(conn, admin, story, {"facts": sample["facts"]})
+        for block in sample["blocks"]:
+            posting.add_block(conn, admin, story, kind=block["kind"], title=block["title"],
+                              values=_figures(block, start - timedelta(minutes=block["minutes_ago"])))
     return Seeded(slug, ADMIN, Role.admin.value, password, token, 0)
+
+
+def _figures(block: dict[str, Any], reported_at: datetime | None = None) -> dict[str, Any]:
+    """A block of the sample in the shape `figures.check` takes."""
+    rows = [{"count": None, "share": None, "source": None, "reported_at": None, **row} for row in block["rows"]]
+    return {"unit": block.get("unit"), "counted": block.get("counted"), "source": block.get("source"),
+            "reported_at": reported_at, "rows": rows}
 
 
 class SimulatedReporter(threading.Thread):
@@ -92,23 +103,42 @@ class SimulatedReporter(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        url = f"{self.base_url}/api/v1/stories/{self.slug}/entries"
+        story = f"{self.base_url}/api/v1/stories/{self.slug}"
         headers = {"Authorization": f"Bearer {self.token}"}
         with httpx.Client(timeout=10) as client:
+            blocks = self._blocks(client, story, headers)
             for item in updates(self.start_at):
                 if self.stopped.wait(self.interval):
                     return
+                item = dict(item)
+                figures = item.pop("figures", None)  # new figures for a block, posted with the update
                 # One key per update: if the answer is lost, the retry cannot post it twice.
                 key = str(uuid.uuid4())
                 for attempt in range(5):
                     try:
-                        response = client.post(url, json=item, headers={**headers, "Idempotency-Key": key})
+                        response = client.post(f"{story}/entries", json=item,
+                                               headers={**headers, "Idempotency-Key": key})
                         if response.status_code < 500:
                             break
                     except httpx.HTTPError as exc:
                         log.info("demo reporter: %s; retrying", exc)
                     if self.stopped.wait(1 + attempt):
                         return
+                if figures and figures["title"] in blocks:
+                    try:  # setting the same figures twice changes nothing: no key needed
+                        client.patch(f"{story}/blocks/{blocks[figures['title']]}", json={"rows": figures["rows"]},
+                                     headers=headers)
+                    except httpx.HTTPError as exc:
+                        log.info("demo reporter: figures not updated (%s)", exc)
+
+    @staticmethod
+    def _blocks(client: httpx.Client, story: str, headers: dict[str, str]) -> dict[str, int]:
+        """The story's figures blocks by title (an editor may have deleted or renamed one)."""
+        try:
+            found = client.get(f"{story}/blocks", headers=headers).json()["blocks"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            return {}
+        return {block["title"]: block["id"] for block in found}
 
     def stop(self) -> None:
         self.stopped.set()

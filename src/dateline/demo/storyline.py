@@ -74,6 +74,9 @@ SPEAKERS = (
 )
 
 
+DETAINED_BLOCK = "People detained in Dravonne since Monday"  # the sample's block the count goes to
+
+
 @dataclass
 class _State:
     crowd: int = 0  # police cleared the square in the night
@@ -162,7 +165,10 @@ def _detentions(label: str, detained: int, new: int) -> dict[str, Any]:
                                      f"Sunday is now **{_figure(detained)}**{since}. The Interior Ministry's "
                                      f"figure is {_figure(ministry)}."),
             # Passing each hundred is a key event (the count only grows: each hundred once).
-            "key_event": milestone}
+            "key_event": milestone,
+            "figures": {"title": DETAINED_BLOCK, "rows": [
+                {"label": "Interior Ministry", "count": ministry, "source": "Interior Ministry"},
+                {"label": "Tessel Legal Aid Network", "count": detained, "source": "Tessel Legal Aid Network"}]}}
 
 
 def _quote(rng: random.Random, day: int, hour: int, state: _State) -> dict[str, Any]:

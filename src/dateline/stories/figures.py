@@ -281,6 +281,20 @@ def as_text(block: Any) -> str:
     return " ".join(parts)
 
 
+def _lead(data: dict[str, Any], kind: str, shown: int = 2) -> str:
+    """The leading figures on one line, for the folded block: the first rows, as given."""
+    rows = data["rows"]
+    parts = []
+    for row in rows[:shown]:
+        if kind == "results" and row.get("share") is not None:
+            value = f"{row['share']:.1f} %"
+        else:
+            value = _number(row.get("count"))
+        parts.append(f"{row['label']} {value}")
+    more = f" · {len(rows) - shown} more" if len(rows) > shown else ""
+    return " · ".join(parts) + more
+
+
 def preview(kind: BlockKind, title: str, checked: Checked) -> str:
     """The HTML a block not yet saved would have (the desk's check)."""
     draft = SimpleNamespace(id=0, kind=kind, title=" ".join(title.split()), data=json.dumps(checked.data))
@@ -295,20 +309,30 @@ def render(block: Any, history: list[Any]) -> str:
     kind = block.kind
     unit = data["unit"] or ("votes" if kind == "results" else "")
     anchor = f"block-{block.id}"
+    rows = data["rows"]
+    # Columns with nothing in them are left out: results given as shares have no counts,
+    # and a first version has no change to show.
+    counts = kind != "results" or any(row.get("count") is not None for row in rows)
+    changes = previous is not None
     out = [Markup('<section class="figures figures-{}" id="{}" data-id="{}" aria-labelledby="{}-title">').format(
         kind, anchor, block.id, anchor)]
-    out.append(Markup('<h2 id="{}-title" dir="auto">{}</h2>').format(anchor, block.title))
+    # Folded on a phone to its title and leading figures (the stream's newest update stays on
+    # the first screen); always open on a wide screen (CSS), and a tap away everywhere.
+    out.append(Markup('<details class="figures-fold"><summary><h2 id="{}-title" dir="auto">{}</h2>'
+                      '<span class="figures-lead" dir="auto">{}</span></summary>').format(
+        anchor, block.title, _lead(data, kind)))
     if data["counted"]:
         out.append(Markup('<p class="figures-counted">{}</p>').format(data["counted"]))
     count_head = unit.capitalize() or ("Figure" if kind == "comparison" else "Count")
-    head = {"results": ("Name", count_head, "Share", "Change"), "counter": ("What", count_head, "Change"),
-            "comparison": ("Estimate", count_head, "Source", "Change")}[kind]
+    head = [{"results": "Name", "counter": "What", "comparison": "Estimate"}[kind]]
+    head += [count_head] * counts + ["Share"] * (kind == "results") + ["Source"] * (kind == "comparison")
+    head += ["Change"] * changes
     out.append(Markup('<table class="figures-table"><caption class="visually-hidden">{}</caption><thead><tr>')
                .format(block.title))
     out.extend(Markup('<th scope="col">{}</th>').format(name) for name in head)
     out.append(Markup("</tr></thead><tbody>"))
-    largest = max((row.get("count") or 0 for row in data["rows"]), default=0) or 1
-    for row in data["rows"]:
+    largest = max((row.get("count") or 0 for row in rows), default=0) or 1
+    for row in rows:
         old = before.get(row["label"], {})
         out.append(Markup('<tr><th scope="row" dir="auto">{}</th>').format(row["label"]))
         if kind == "comparison":  # bars to compare the estimates by, the largest full
@@ -316,7 +340,7 @@ def render(block: Any, history: list[Any]) -> str:
                               '</meter> {}</td>').format(largest, row.get("count") or 0, _number(row.get("count"))))
             when = Markup(", ") + _time(row["reported_at"]) if row.get("reported_at") else ""
             out.append(Markup('<td class="figures-reported">{}{}</td>').format(row["source"] or data["source"], when))
-        else:
+        elif counts:
             out.append(Markup('<td class="figures-count">{}</td>').format(_number(row.get("count"))))
         if kind == "results":
             share = f"{row.get('share') or 0.0:.1f}"
@@ -325,7 +349,9 @@ def render(block: Any, history: list[Any]) -> str:
             change = _change(row.get("share"), old.get("share"), points=True)
         else:
             change = _change(row.get("count"), old.get("count"), points=False)
-        out.append(Markup('<td class="figures-change">{}</td></tr>').format(change))
+        if changes:
+            out.append(Markup('<td class="figures-change">{}</td>').format(change))
+        out.append(Markup("</tr>"))
     out.append(Markup("</tbody></table>"))
     out.append(Markup('<p class="figures-source">Source: {}, {}</p>').format(
         data["source"] or "as given for each figure", _time(data["reported_at"])))
@@ -340,5 +366,5 @@ def render(block: Any, history: list[Any]) -> str:
             note = Markup(" <em>(correction)</em>") if version.correction else ""
             out.append(Markup("<li>{}{}: {}</li>").format(_time(figures["reported_at"]), note, summary(figures, kind)))
         out.append(Markup("</ol></details>"))
-    out.append(Markup("</section>"))
+    out.append(Markup("</details></section>"))
     return str(Markup("").join(out))
