@@ -247,9 +247,13 @@ def _change(now: float | None, before: float | None, points: bool) -> str:
     return f"{sign}{text}"
 
 
+def _when(moment: str) -> str:
+    """A stored time in words: "6 Dec 2026, 02:10 UTC"."""
+    return datetime.fromisoformat(moment.replace("Z", "+00:00")).strftime("%-d %b %Y, %H:%M UTC")
+
+
 def _time(moment: str) -> Markup:
-    at = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    return Markup('<time datetime="{}">{}</time>').format(moment, at.strftime("%-d %b %Y, %H:%M UTC"))
+    return Markup('<time datetime="{}">{}</time>').format(moment, _when(moment))
 
 
 def summary(data: dict[str, Any], kind: str) -> str:
@@ -268,7 +272,6 @@ def as_text(block: Any) -> str:
     page's structured data. "Turnout: Votes cast 1,204,311. 61 % of ballots counted.
     Source: Electoral commission, 6 Dec 2026, 02:10 UTC.\""""
     data = json.loads(block.data)
-    at = datetime.fromisoformat(data["reported_at"].replace("Z", "+00:00")).strftime("%-d %b %Y, %H:%M UTC")
     if block.kind == "comparison":  # each estimate with whoever gave it
         lines = "; ".join(f"{row['label']} {_number(row.get('count'))} ({row['source'] or data['source']})"
                           for row in data["rows"])
@@ -277,7 +280,7 @@ def as_text(block: Any) -> str:
     parts = [f"{block.title}: {lines}."]
     if data["counted"]:
         parts.append(data["counted"].rstrip(".") + ".")
-    parts.append(f"Source: {data['source'] or 'as given for each figure'}, {at}.")
+    parts.append(f"Source: {data['source'] or 'as given for each figure'}, {_when(data['reported_at'])}.")
     return " ".join(parts)
 
 
