@@ -169,7 +169,7 @@ def test_the_figures_are_accessible_and_right_at_the_edges(browser: Any, newsroo
     page = browser.new_page(color_scheme=scheme, viewport={"width": 390, "height": 844})
     page.goto(f"{newsroom.base_url}/stories/{slug}")
     # Folded on a phone, each block shows its title and leading figures; a tap opens it.
-    assert page.locator(f"#block-{made[2]['id']} .figures-lead").inner_text() == (
+    assert page.locator(f"#block-{made[2]['id']} .figures-lead").inner_text().replace("\xa0", " ") == (
         "Ana María de los Ángeles Fernández-Castellanos y Villalobos del Río 50.0 % · "
         "حزب العدالة والتنمية الديمقراطي 50.0 % · 1 more")
     assert page.locator(f"#block-{made[1]['id']} .figures-table").is_hidden()

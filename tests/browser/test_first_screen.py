@@ -98,6 +98,50 @@ def test_the_first_update_starts_on_the_first_screen(reader: Any, newsroom: News
         assert side["x"] >= stream["x"] + stream["width"] - 1, "the sidebar sits to the right of the stream"
 
 
+LONG_HEADLINE = "Kelvaria protests: smaller crowd meets a far larger police force on the second night after the vote"
+LONG_STANDFIRST = ("Several thousand supporters of the opposition came back to Lantern Square in Dravonne on Monday "
+                   "evening to reject the official landslide for President Anton Vesk, and found riot police waiting "
+                   "in far greater numbers than on election night.")
+
+
+def test_a_long_headline_and_standfirst_leave_the_first_update_on_screen(reader: Any, newsroom: Newsroom) -> None:
+    slug, posted = busy_story(newsroom)
+    newsroom.call("PATCH", f"/api/v1/stories/{slug}", json={"headline": LONG_HEADLINE, "summary": LONG_STANDFIRST})
+    reader.goto(f"{newsroom.base_url}/stories/{slug}")
+    height = reader.viewport_size["height"]
+    top = reader.evaluate("() => document.querySelector('.story-stream .entry').getBoundingClientRect().top")
+    assert top < height - 100, f"the first update starts at {top:.0f} px, below the first screen ({height} px)"
+    summary, more = reader.locator(".story-head .summary"), reader.locator(".summary-more")
+    # The controls keep their full names for a screen reader, however short they look.
+    assert " ".join(reader.locator("[data-view-filter]").text_content().split()) == "Key events only"
+    assert reader.locator(".notify .when-off").text_content() == "Notify me of new updates"
+    if reader.viewport_size["width"] < 600:
+        # The standfirst keeps to three lines, "More" opens it whole, "Less" folds it again.
+        line = float(summary.evaluate("el => parseFloat(getComputedStyle(el).lineHeight)"))
+        folded = summary.bounding_box()["height"]
+        assert folded <= 3 * line + 1, f"the standfirst takes {folded / line:.1f} lines"
+        assert more.is_visible() and more.get_attribute("aria-expanded") == "false"
+        more.click()
+        assert more.get_attribute("aria-expanded") == "true" and more.inner_text() == "Less"
+        assert summary.bounding_box()["height"] > folded + line
+        assert summary.evaluate("el => el.scrollHeight <= el.clientHeight + 1"), "the whole standfirst shows"
+        more.click()
+        assert summary.bounding_box()["height"] == folded
+        # "Key events only", "Newest first | Oldest first" (and "Notify me", where offered) on one row.
+        tools = reader.locator(".reader-tools").bounding_box()
+        chip = reader.locator("[data-view-filter]").bounding_box()
+        assert tools["height"] < 2 * chip["height"], "the reader's controls wrap onto a second row"
+        # A short standfirst has no "More", and a live change to a long one brings it.
+        newsroom.call("PATCH", f"/api/v1/stories/{slug}", json={"summary": "Thousands return to the square."})
+        reader.wait_for_function("() => document.querySelector('.story-head .summary').textContent.startsWith('Thousands')")
+        assert more.is_hidden()
+        newsroom.call("PATCH", f"/api/v1/stories/{slug}", json={"summary": LONG_STANDFIRST})
+        more.wait_for(state="visible", timeout=3000)
+    else:
+        assert more.is_hidden(), "a wide screen shows the standfirst whole, with nothing to open"
+        assert summary.evaluate("el => el.scrollHeight <= el.clientHeight + 1")
+
+
 def test_every_key_event_link_brings_its_update_into_view(reader: Any, newsroom: Newsroom) -> None:
     slug, posted = busy_story(newsroom)
     page_url = f"{newsroom.base_url}/stories/{slug}"

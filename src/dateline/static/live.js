@@ -156,6 +156,26 @@
     });
   }
 
+  // A standfirst clamped to three lines on a phone offers "More" only when it runs longer.
+  var summaryBox = story.querySelector(".summary-box");
+  var phone = window.matchMedia("(max-width: 30rem)");
+  function fitSummary() {
+    if (!summaryBox) return;
+    var text = summaryBox.querySelector(".summary");
+    var open = summaryBox.classList.contains("is-open");
+    summaryBox.querySelector(".summary-more").hidden =
+      text.hidden || !phone.matches || (!open && text.scrollHeight <= text.clientHeight + 1);
+  }
+  if (summaryBox) {
+    summaryBox.querySelector(".summary-more").addEventListener("click", function (event) {
+      var open = summaryBox.classList.toggle("is-open");
+      event.currentTarget.setAttribute("aria-expanded", open ? "true" : "false");
+      event.currentTarget.textContent = open ? "Less" : "More";
+    });
+    window.addEventListener("resize", fitSummary);
+    fitSummary();
+  }
+
   function highlight(el) {
     el.classList.add("is-new");
     setTimeout(function () { el.classList.remove("is-new"); }, 4000);
@@ -337,6 +357,7 @@
     var summary = story.querySelector(".story-head .summary");
     summary.textContent = data.summary;
     summary.hidden = !data.summary;
+    fitSummary();
     var marker = story.querySelector(".live-marker, .ended-marker, .scheduled-marker");
     var words = { live: ["live-marker", "Live"], ended: ["ended-marker", "Coverage ended"],
                   scheduled: ["scheduled-marker", "Coming up"] }[data.status];

@@ -22,7 +22,10 @@
   function render(button) {
     var on = follows().indexOf(button.dataset.follow) >= 0;
     button.setAttribute("aria-pressed", on ? "true" : "false");
-    (button.querySelector(".notify-label") || button).textContent = on ? button.dataset.on : button.dataset.off;
+    // A label with both wordings in it (the story page's, short on a phone) follows
+    // aria-pressed through CSS; a plain one takes its wording from data-on and data-off.
+    var label = button.querySelector(".notify-label") || button;
+    if (!label.querySelector(".when-on")) label.textContent = on ? button.dataset.on : button.dataset.off;
     button.hidden = false;
   }
 

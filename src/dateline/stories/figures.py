@@ -290,10 +290,11 @@ def _lead(data: dict[str, Any], kind: str, shown: int = 2) -> str:
     parts = []
     for row in rows[:shown]:
         if kind == "results" and row.get("share") is not None:
-            value = f"{row['share']:.1f} %"
+            value = f"{row['share']:.1f}\u00a0%"
         else:
             value = _number(row.get("count"))
-        parts.append(f"{row['label']} {value}")
+        # A figure never wraps away from its name: lines break only between figures.
+        parts.append(f"{row['label']}\u00a0{value}")
     more = f" · {len(rows) - shown} more" if len(rows) > shown else ""
     return " · ".join(parts) + more
 
