@@ -219,35 +219,37 @@ def claim(
                 .where(push_deliveries.c.notification_id == note.id, push_deliveries.c.subscription_id.in_(due))
                 .values(state="sending", owner=owner, not_before=lease)
             )
-        fresh: list[int] = []
+        subs = push_subscriptions.c
+        fresh: list[Subscription] = []
         if len(due) < size and note.cursor < note.last_subscription_id:
-            fresh = list(conn.execute(
-                select(push_subscriptions.c.id)
-                .where(recipients(note.story_id), push_subscriptions.c.id > note.cursor,
-                       push_subscriptions.c.id <= note.last_subscription_id)
-                .order_by(push_subscriptions.c.id).limit(size - len(due))
-            ).scalars())
-            cursor = fresh[-1] if len(fresh) == size - len(due) else note.last_subscription_id
+            # Subscribers not reached yet come with their keys in the same read: a first try
+            # has no delivery row to join until this claim writes it.
+            fresh = [Subscription(row.id, row.endpoint, row.p256dh, row.auth, 0) for row in conn.execute(
+                select(subs.id, subs.endpoint, subs.p256dh, subs.auth)
+                .where(recipients(note.story_id), subs.id > note.cursor, subs.id <= note.last_subscription_id)
+                .order_by(subs.id).limit(size - len(due))
+            )]
+            cursor = fresh[-1].id if len(fresh) == size - len(due) else note.last_subscription_id
             conn.execute(update(push_notifications).where(push_notifications.c.id == note.id).values(cursor=cursor))
             if fresh:
                 conn.execute(insert(push_deliveries), [
-                    {"notification_id": note.id, "subscription_id": sid, "state": "sending", "owner": owner,
-                     "attempts": 0, "not_before": lease} for sid in fresh
+                    {"notification_id": note.id, "subscription_id": sub.id, "state": "sending", "owner": owner,
+                     "attempts": 0, "not_before": lease} for sub in fresh
                 ])
         if not due and not fresh:
             if note.cursor >= note.last_subscription_id and not _has_deliveries(conn, note.id):
                 conn.execute(
                     update(push_notifications).where(push_notifications.c.id == note.id).values(finished_at=now))
             continue
-        rows = conn.execute(
-            select(push_subscriptions.c.id, push_subscriptions.c.endpoint, push_subscriptions.c.p256dh,
-                   push_subscriptions.c.auth, push_deliveries.c.attempts)
-            .join(push_deliveries, push_deliveries.c.subscription_id == push_subscriptions.c.id)
-            .where(push_deliveries.c.notification_id == note.id, push_deliveries.c.owner == owner,
-                   push_deliveries.c.state == "sending", push_subscriptions.c.id.in_([*due, *fresh]))
-        )
-        return Batch(note.id, note.payload.encode(), note.topic, note.urgency, note.ttl,
-                     [Subscription(*row) for row in rows])
+        retried: list[Subscription] = []
+        if due:
+            retried = [Subscription(*row) for row in conn.execute(
+                select(subs.id, subs.endpoint, subs.p256dh, subs.auth, push_deliveries.c.attempts)
+                .join(push_deliveries, push_deliveries.c.subscription_id == subs.id)
+                .where(push_deliveries.c.notification_id == note.id, push_deliveries.c.owner == owner,
+                       push_deliveries.c.state == "sending", subs.id.in_(due))
+            )]
+        return Batch(note.id, note.payload.encode(), note.topic, note.urgency, note.ttl, retried + fresh)
     return BUSY if busy else None
 
 
@@ -318,40 +320,52 @@ def record(conn: Connection, owner: str, batch: Batch, outcomes: dict[int, Outco
     note_id = batch.notification_id
     mine = and_(push_deliveries.c.notification_id == note_id, push_deliveries.c.owner == owner,
                 push_deliveries.c.state == "sending")
-    # Locked (PostgreSQL) so a delivery whose lease ran out is either still ours, and
-    # skipped by claimers until this commits, or already taken over, and not counted here.
-    owned = set(conn.execute(
-        select(push_deliveries.c.subscription_id).where(mine, push_deliveries.c.subscription_id.in_(list(outcomes)))
-        .with_for_update()
-    ).scalars())
-    counts = {"sent": 0, "failed": 0, "removed": 0}
-    done: list[int] = []
-    gone_endpoints: list[str] = []
-    last_error = None
     by_id = {s.id: s for s in batch.subscriptions}
+    done: dict[int, Outcome] = {}  # answered for good: sent, or failed past retrying
+    later: dict[int, Outcome] = {}  # gone, or to try again
     for sid, outcome in outcomes.items():
+        if outcome.kind == "sent" or outcome.kind == "failed" or (
+                outcome.kind == "retry" and by_id[sid].attempts + 1 >= MAX_ATTEMPTS):
+            done[sid] = outcome
+        else:
+            later[sid] = outcome
+    counts = {"sent": 0, "failed": 0, "removed": 0}
+    last_error = None
+    # A delivery whose lease ran out may have been taken over by another process: its answer
+    # counts there, not here. The statements below touch only rows this process still owns,
+    # and lock them (PostgreSQL), so a delivery taken over is counted once. Most answers are
+    # final: their rows are deleted, and the rows deleted are the ones that count.
+    if done:
+        deleted = conn.execute(
+            delete(push_deliveries).where(mine, push_deliveries.c.subscription_id.in_(list(done)))
+            .returning(push_deliveries.c.subscription_id)
+        ).scalars().all()
+        for sid in deleted:
+            outcome = done[sid]
+            if outcome.kind == "sent":
+                counts["sent"] += 1
+            else:
+                counts["failed"] += 1
+                last_error = outcome.error
+    owned = set(conn.execute(
+        select(push_deliveries.c.subscription_id).where(mine, push_deliveries.c.subscription_id.in_(list(later)))
+        .with_for_update()
+    ).scalars()) if later else set()
+    gone_endpoints: list[str] = []
+    for sid, outcome in later.items():
         if sid not in owned:
-            continue  # taken over by another process after our lease ran out: its answer counts
+            continue
         sub = by_id[sid]
-        if outcome.kind == "sent":
-            counts["sent"] += 1
-            done.append(sid)
-        elif outcome.kind == "gone":
+        if outcome.kind == "gone":
             counts["removed"] += 1
             gone_endpoints.append(sub.endpoint)
-        elif outcome.kind == "retry" and sub.attempts + 1 < MAX_ATTEMPTS:
+        else:
             delay = retry_delay(sub.attempts, outcome.retry_after)
             conn.execute(
                 update(push_deliveries).where(mine, push_deliveries.c.subscription_id == sid)
                 .values(state="retry", owner=None, attempts=sub.attempts + 1,
                         not_before=now + timedelta(seconds=delay), last_error=outcome.error)
             )
-        else:
-            counts["failed"] += 1
-            done.append(sid)
-            last_error = outcome.error
-    if done:
-        conn.execute(delete(push_deliveries).where(mine, push_deliveries.c.subscription_id.in_(done)))
     if gone_endpoints:
         # The push service says this browser's subscription is over: forget it everywhere.
         conn.execute(delete(push_deliveries).where(
