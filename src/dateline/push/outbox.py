@@ -324,11 +324,9 @@ def record(conn: Connection, owner: str, batch: Batch, outcomes: dict[int, Outco
     done: dict[int, Outcome] = {}  # answered for good: sent, or failed past retrying
     later: dict[int, Outcome] = {}  # gone, or to try again
     for sid, outcome in outcomes.items():
-        if outcome.kind == "sent" or outcome.kind == "failed" or (
-                outcome.kind == "retry" and by_id[sid].attempts + 1 >= MAX_ATTEMPTS):
-            done[sid] = outcome
-        else:
-            later[sid] = outcome
+        final = outcome.kind in ("sent", "failed") or (
+            outcome.kind == "retry" and by_id[sid].attempts + 1 >= MAX_ATTEMPTS)
+        (done if final else later)[sid] = outcome
     counts = {"sent": 0, "failed": 0, "removed": 0}
     last_error = None
     # A delivery whose lease ran out may have been taken over by another process: its answer
