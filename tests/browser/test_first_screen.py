@@ -131,10 +131,13 @@ def test_a_long_headline_and_standfirst_leave_the_first_update_on_screen(reader:
         tools = reader.locator(".reader-tools").bounding_box()
         chip = reader.locator("[data-view-filter]").bounding_box()
         assert tools["height"] < 2 * chip["height"], "the reader's controls wrap onto a second row"
-        # A short standfirst has no "More", and a live change to a long one brings it.
+        # A short standfirst has no "More" (nor "Less", though the long one was open when it
+        # changed), and a live change to a long one brings "More" back.
+        more.click()
         newsroom.call("PATCH", f"/api/v1/stories/{slug}", json={"summary": "Thousands return to the square."})
         reader.wait_for_function("() => document.querySelector('.story-head .summary').textContent.startsWith('Thousands')")
         assert more.is_hidden()
+        assert more.get_attribute("aria-expanded") == "false" and more.text_content() == "More"
         newsroom.call("PATCH", f"/api/v1/stories/{slug}", json={"summary": LONG_STANDFIRST})
         more.wait_for(state="visible", timeout=3000)
     else:

@@ -166,11 +166,15 @@
     summaryBox.querySelector(".summary-more").hidden =
       text.hidden || !phone.matches || (!open && text.scrollHeight <= text.clientHeight + 1);
   }
+  function openSummary(open) {
+    var more = summaryBox.querySelector(".summary-more");
+    summaryBox.classList.toggle("is-open", open);
+    more.setAttribute("aria-expanded", open ? "true" : "false");
+    more.textContent = open ? "Less" : "More";
+  }
   if (summaryBox) {
-    summaryBox.querySelector(".summary-more").addEventListener("click", function (event) {
-      var open = summaryBox.classList.toggle("is-open");
-      event.currentTarget.setAttribute("aria-expanded", open ? "true" : "false");
-      event.currentTarget.textContent = open ? "Less" : "More";
+    summaryBox.querySelector(".summary-more").addEventListener("click", function () {
+      openSummary(!summaryBox.classList.contains("is-open"));
     });
     window.addEventListener("resize", fitSummary);
     fitSummary();
@@ -355,6 +359,8 @@
     baseTitle = data.headline + " · " + document.title.split(" · ").slice(-1)[0];
     if (!document.hidden) document.title = baseTitle;
     var summary = story.querySelector(".story-head .summary");
+    // A standfirst rewritten while a reader has it open folds again, to be measured afresh.
+    if (summaryBox && summary.textContent !== data.summary) openSummary(false);
     summary.textContent = data.summary;
     summary.hidden = !data.summary;
     fitSummary();
