@@ -8,7 +8,7 @@ Three nodes share one PostgreSQL database (a scratch one, created for the run an
 after) with Redis between them, as docs/scaling.md runs them. Node A (two worker processes)
 holds every reader; B and C (one process each) hold none. Then:
 
-1. the readers (load-client processes, benchmarks/fanout/loadclient.py) connect to A and get a
+1. the readers (load-client processes, benchmarks/fanout/loadclient.c) connect to A and get a
    warm-up update and `--live` more, posted through B;
 2. A is killed (SIGKILL, all its processes) and `--missed` updates are posted through B at
    once: A's readers never got them;
@@ -47,6 +47,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "fanout"))
 
+import run as fanout  # noqa: E402
 import scratch_database  # noqa: E402
 import servers  # noqa: E402
 from run import LoadClientProcess, progress  # noqa: E402
@@ -280,7 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--survivors", type=int, default=2, help="nodes the readers come back to")
     parser.add_argument("--nchan", action="store_true", help="first time Nchan accepting as many fresh readers")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--client", choices=fanout.CLIENTS, default="c",
+                        help="the load client: compiled from fanout/loadclient.c (default) or fanout/loadclient.py")
     args = parser.parse_args(argv)
+    fanout.client_kind = args.client
     results = []
     reference = None
     with tempfile.TemporaryDirectory(prefix="dateline-storm-") as tmp:

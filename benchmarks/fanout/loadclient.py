@@ -58,7 +58,8 @@ RECONNECT_DELAY = 1.0  # a shed reader comes back sooner than a browser would (2
 class Reader(asyncio.Protocol):
     """One SSE reader. `seen[seq]` counts how often update `seq` arrived on this stream."""
 
-    __slots__ = ("client", "index", "transport", "seen", "last_id", "carry", "in_frame", "headers_done", "ready")
+    __slots__ = ("client", "index", "transport", "seen", "last_id", "frame_id", "carry", "in_frame", "headers_done",
+                 "ready")
 
     def __init__(self, client: "LoadClient", index: int, previous: "Reader | None" = None) -> None:
         self.client = client
@@ -67,6 +68,7 @@ class Reader(asyncio.Protocol):
         # A reconnected reader keeps what it saw: a replayed update counts as a duplicate.
         self.seen = previous.seen if previous else bytearray(client.updates)
         self.last_id: bytes | None = previous.last_id if previous else None  # sent as Last-Event-ID
+        self.frame_id: bytes | None = None  # the `id:` of the frame whose marker has not come yet
         self.carry = b""
         self.in_frame = False  # the marker of the current frame is counted: skip to its end
         self.headers_done = False
@@ -124,9 +126,18 @@ class Reader(asyncio.Protocol):
         client = self.client
         while True:
             mark = data.find(MARK, pos)
+            # A read may end between a frame's `id:` line and its marker: keep the id till then.
+            id_start = data.rfind(ID_FIELD, pos, mark if mark >= 0 else len(data))
+            if id_start >= 0:
+                id_end = data.find(b"\n", id_start)
+                if id_end < 0 or (mark >= 0 and id_end > mark):  # the id line itself is cut
+                    self.carry = data[id_start:]
+                    return
+                self.frame_id = data[id_start + 4:id_end]
             if mark < 0:
-                if data.endswith(b"z"):
-                    self.carry = b"z"
+                line = data.rfind(b"\n", pos) + 1  # a cut "id: " or "zq" is in the last line
+                tail = data[max(line, pos):]
+                self.carry = tail if len(tail) <= 64 else tail[-1:]
                 return
             mark_end = data.find(MARK_END, mark + 2)
             if mark_end < 0:
@@ -137,8 +148,7 @@ class Reader(asyncio.Protocol):
                 return
             field = data[mark + 2:mark_end]
             x = field.find(b"x")
-            id_start = data.rfind(ID_FIELD, pos, mark)
-            event_id = data[id_start + 4:data.find(b"\n", id_start)] if id_start >= 0 else None
+            event_id, self.frame_id = self.frame_id, None
             try:
                 client.delivered(self, int(field[:x]), int(field[x + 1:]), event_id)
             except ValueError:
@@ -300,7 +310,7 @@ class LoadClient:
             "warmup_missing": warmup_missing, "duplicates": self.duplicates, "id_mismatch": self.id_mismatch,
             "out_of_range": self.out_of_range, "lost": self.lost, "failed": self.failed,
             "reconnects": self.reconnects, "resumed": self.resumed, "bad_status": self.bad_status, "statuses": self.statuses, "errors": self.errors,
-            "last_delivery_ns": self.last_delivery_ns, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            "last_delivery_ns": self.last_delivery_ns, "cpu_seconds": usage.ru_utime + usage.ru_stime, "cpu_system_seconds": usage.ru_stime,
             "max_rss_kb": usage.ru_maxrss, "uvloop": uvloop is not None,
         }
 

@@ -57,17 +57,39 @@ from procstats import cpu_seconds, pss_bytes, rss_bytes, tree_cpu_seconds  # noq
 READERS_PER_CLIENT = 16_000  # a process may hold 20,000 open files here (ulimit -n)
 SERVER_NAMES = ["dateline", "sse-starlette", "nchan", *servers.DatelineOn.COMMANDS]
 DELIVERIES_PER_SECOND = 20_000  # the default offered load, N × posts/s
+CLIENTS = ("c", "python")
+client_kind = "c"  # which load client LoadClientProcess starts: set by --client
+
+
+def load_client_program(kind: str) -> list[str]:
+    """The command that starts one load client: the compiled one (loadclient.c, built once
+    into build/ beside it, again when the source changes), or loadclient.py. Without a C
+    compiler, the Python client, with a note: its figures carry more of the client's CPU."""
+    if kind == "c":
+        source, binary = HERE / "loadclient.c", HERE / "build" / "loadclient"
+        if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
+            return [str(binary)]
+        compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+        if compiler:
+            binary.parent.mkdir(exist_ok=True)
+            built = subprocess.run([compiler, "-O2", "-o", str(binary), str(source)], capture_output=True, text=True)
+            if built.returncode == 0:
+                return [str(binary)]
+            print(f"loadclient.c did not build, using loadclient.py:\n{built.stderr}", file=sys.stderr)
+        else:
+            print("no C compiler (cc): using loadclient.py", file=sys.stderr)
+    return [sys.executable, str(HERE / "loadclient.py")]
 
 
 class LoadClientProcess:
-    """One loadclient.py process and the JSON lines it answers with."""
+    """One load-client process (loadclient.c or loadclient.py) and the JSON lines it answers with."""
 
     def __init__(self, index: int, server: servers.Server, readers: int, updates: int,
                  extra: tuple[str, ...] = ()) -> None:
         self.index = index
         self.readers = readers
         self.process = subprocess.Popen(
-            [sys.executable, str(HERE / "loadclient.py"), "--host", server.host, "--port", str(server.port),
+            [*load_client_program(client_kind), "--host", server.host, "--port", str(server.port),
              "--path", server.stream_path, "--source", f"127.0.0.{2 + index}", "--readers", str(readers),
              "--updates", str(updates), *extra],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
@@ -258,6 +280,10 @@ def run_one(server: servers.Server, readers: int, posts: int, rate: float, settl
             "client_cpu_seconds": round(client_cpu, 3),
             "client_cpu_seconds_whole_run": round(cpu_seconds(client_pids) - client_cpu_start, 3),
             "client_uvloop": all(r["uvloop"] for r in reports),
+            "client": reports[0].get("client", "python") if reports else client_kind,
+            # How much of the clients' CPU is the kernel's (reads, TCP), over their whole run.
+            "client_cpu_system_share": round(sum(r["cpu_system_seconds"] for r in reports)
+                                             / max(sum(r["cpu_seconds"] for r in reports), 1e-9), 3),
             "post_ms": {"p50": round(sorted(post_seconds)[len(post_seconds) // 2] * 1000, 1),
                         "max": round(max(post_seconds) * 1000, 1)},
             "span_seconds": round(span, 2),
@@ -489,7 +515,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="py-spy the busiest Dateline worker for this many seconds of the largest N")
     parser.add_argument("--out", default=str(HERE / "results"), help="folder for results.json and fanout.png")
     parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument("--client", choices=CLIENTS, default="c",
+                        help="the load client: compiled from loadclient.c (default) or loadclient.py")
     args = parser.parse_args(argv)
+    global client_kind
+    client_kind = args.client
     if args.quick:
         args.readers, args.posts, args.settle = "2000", 10, 1.0
         args.read_spike_seconds = min(args.read_spike_seconds, 3)
