@@ -48,8 +48,11 @@ def test_fanout_benchmark_delivers_every_update_once(tmp_path: Path) -> None:
         "server", "readers", "posts", "rate", "connect_seconds", "open_readers", "latency_ms", "deliveries",
         "deliveries_per_second", "missing", "duplicates", "id_mismatch", "memory_per_reader_kb",
         "pss_per_reader_kb", "server_cpu_per_1000_deliveries", "server_cpu_us_per_delivery",
-        "client_cpu_seconds", "settings",
+        "client_cpu_seconds", "client", "client_cpu_system_share", "connect_cpu_us_per_reader", "settings",
     } <= run.keys()
+    assert run["client"] in ("c", "python") and 0 <= run["client_cpu_system_share"] <= 1
+    # Read in 10 ms clock ticks: 300 readers' accepts may round to 0, never below.
+    assert isinstance(run["connect_cpu_us_per_reader"], float) and run["connect_cpu_us_per_reader"] >= 0
     assert set(run["latency_ms"]) == {"p50", "p95", "p99", "max"}
     assert run["server"] == "dateline"
     assert run["open_readers"] == READERS

@@ -181,6 +181,7 @@ def run_one(server: servers.Server, readers: int, posts: int, rate: float, settl
         client_cpu_start = cpu_seconds(client_pids)
 
         # Connect every reader.
+        connect_cpu_start = tree_cpu_seconds(root)
         start = time.monotonic()
         for client in clients:
             client.send("go")
@@ -197,6 +198,9 @@ def run_one(server: servers.Server, readers: int, posts: int, rate: float, settl
                 break
             time.sleep(0.1)
         result["connect_seconds"] = round(time.monotonic() - start, 2)
+        # What accepting a reader costs the server: accept, the request head, the stream's
+        # answer, over all its processes (what sets the pace of a reconnect wave).
+        result["connect_cpu_us_per_reader"] = round((tree_cpu_seconds(root) - connect_cpu_start) / max(opened, 1) * 1e6, 1)
         log(f"{opened:,} readers open in {result['connect_seconds']} s ({failed} given up)")
 
         # Idle memory: let the servers settle, then take the growth.
@@ -399,7 +403,8 @@ def _wrk(command: list[str]) -> tuple[float | None, float | None]:
 
 def table(results: list[dict[str, Any]]) -> str:
     head = (f"{'N':>8} {'server':14} {'connect s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-            f"{'deliv/s':>9} {'missing':>8} {'KB/reader':>9} {'CPU s/1k':>9} {'µs/deliv':>8} {'client CPU':>10}")
+            f"{'deliv/s':>9} {'missing':>8} {'KB/reader':>9} {'CPU s/1k':>9} {'µs/deliv':>8} {'client CPU':>10} "
+            f"{'µs/accept':>11}")
     lines = [head, "-" * len(head)]
     for r in results:
         if "error" in r or "skipped" in r:
@@ -410,7 +415,7 @@ def table(results: list[dict[str, Any]]) -> str:
             f"{r['readers']:>8,} {r['server']:14} {r['connect_seconds']:>9.1f} {lat['p50']:>8.1f} {lat['p95']:>8.1f} "
             f"{lat['p99']:>8.1f} {lat['max']:>8.1f} {r['deliveries_per_second']:>9,} {r['missing']:>8,} "
             f"{r['memory_per_reader_kb']:>9.2f} {r['server_cpu_per_1000_deliveries']:>9.4f} "
-            f"{r['server_cpu_us_per_delivery']:>8.1f} {r['client_cpu_seconds']:>9.1f}s")
+            f"{r['server_cpu_us_per_delivery']:>8.1f} {r['client_cpu_seconds']:>9.1f}s {r['connect_cpu_us_per_reader']:>11.1f}")
         extra = {k: r[k] for k in ("duplicates", "id_mismatch", "streams_ended", "worker_restarts", "failed_readers",
                                    "reconnects_while_connecting", "bad_status", "protocol_errors") if r.get(k)}
         if r["open_readers"] < r["readers"]:
@@ -437,7 +442,8 @@ def ratio_lines(results: list[dict[str, Any]]) -> list[str]:
                 f"{n:>8,} vs {peer['server']:14} p99 {ratio(mine['latency_ms']['p99'], peer['latency_ms']['p99'])}, "
                 f"CPU/delivery {ratio(mine['server_cpu_us_per_delivery'], peer['server_cpu_us_per_delivery'])}, "
                 f"memory/reader {ratio(mine['memory_per_reader_kb'], peer['memory_per_reader_kb'])}, "
-                f"deliveries/s {ratio(mine['deliveries_per_second'], peer['deliveries_per_second'])}")
+                f"deliveries/s {ratio(mine['deliveries_per_second'], peer['deliveries_per_second'])}, "
+                f"CPU/accepted reader {ratio(mine['connect_cpu_us_per_reader'], peer['connect_cpu_us_per_reader'])}")
     return lines
 
 
