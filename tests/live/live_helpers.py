@@ -35,7 +35,7 @@ from conftest import Site, free_port
 from dateline.stories import events
 from dateline.app import create_app
 from dateline.config import Settings
-from dateline.web.server import HttpProtocol
+from dateline.web.first_read import FirstRead
 
 T = TypeVar("T")
 
@@ -51,7 +51,7 @@ class _Server(uvicorn.Server):
 class InProcessServer:
     """The app under uvicorn in a thread of this process, on the site's database."""
 
-    def __init__(self, site: Site, http: Any = HttpProtocol, **settings: Any) -> None:
+    def __init__(self, site: Site, http: Any = FirstRead, **settings: Any) -> None:
         self.settings = Settings.from_env({}, database_url=site.url, log_level="warning", **settings)
         self.app = create_app(self.settings, site.db)
         self.live = self.app.state.live

@@ -50,7 +50,7 @@ def serve(database_url: str | None, host: str | None, port: int | None, workers:
     import uvicorn
 
     from ..app import create_app
-    from ..web.server import HttpProtocol
+    from ..web.first_read import FirstRead
 
     settings = _settings(database_url=database_url, host=host, port=port, workers=workers, broker=broker)
     require_existing(settings.database_url)
@@ -71,7 +71,9 @@ def serve(database_url: str | None, host: str | None, port: int | None, workers:
     options: dict[str, Any] = dict(
         host=settings.host, port=settings.port, log_level=settings.log_level, proxy_headers=True,
         server_header=False, timeout_graceful_shutdown=2,  # live streams never end by themselves
-        http=HttpProtocol,  # limits on slow and unfinished requests (web/server.py)
+        # A reader's stream is handed over at its first read; anything else gets the limits on
+        # slow and unfinished requests (web/first_read.py, web/server.py).
+        http=FirstRead,
     )
     if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
         # A worker busy fanning an update out to 19,000 readers on a starved core can miss

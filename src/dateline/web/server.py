@@ -31,6 +31,9 @@ in, no limit here applies to it, however long it stays open.
 A readers' live stream (`GET /stories/{slug}/live`) is seen here, once its head is in, and
 handed to a protocol of its own (`live/connection.py`): this object, its parser and the
 request's scope are let go, and the reader costs only what its stream needs to stay open.
+Most readers never get this far. A connection starts as `web/first_read.py`'s protocol, which
+hands a stream whose whole head came in the first read straight over. Only the others become
+this protocol, with their limits counted from when the connection was made.
 """
 
 from __future__ import annotations
@@ -146,12 +149,14 @@ class HttpProtocol(HttpToolsProtocol):
 
     # --- the connection ------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport, made_at: float | None = None) -> None:  # type: ignore[override]
+        """`made_at`: when the connection was made, if that was earlier (web/first_read.py had
+        it first): its limits count from then."""
         super().connection_made(transport)
         address = self.client[0] if self.client else None
         if address and self.limits.max_half_open and not is_trusted_proxy(address, self.config.forwarded_allow_ips):
             self.address = address_key(address)  # refused only once slow itself (`_count_as_slow`)
-        self._start("head", self.limits.header_timeout)
+        self._start("head", self.limits.header_timeout, 0.0 if made_at is None else time.monotonic() - made_at)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._finish()
@@ -251,13 +256,13 @@ class HttpProtocol(HttpToolsProtocol):
 
     # --- limits ----------------------------------------------------------------------------
 
-    def _start(self, phase: Phase, seconds: float) -> None:
+    def _start(self, phase: Phase, seconds: float, elapsed: float = 0.0) -> None:
         self.phase = phase
         if self.address is not None and not self.counted and self.slow_timer is None:
-            self.slow_timer = self.loop.call_later(SLOW_AFTER_SECONDS, self._count_as_slow)
+            self.slow_timer = self.loop.call_later(max(0.0, SLOW_AFTER_SECONDS - elapsed), self._count_as_slow)
         if self.deadline is not None:
             self.deadline.cancel()
-        self.deadline = self.loop.call_later(seconds, self._too_slow)
+        self.deadline = self.loop.call_later(max(0.0, seconds - elapsed), self._too_slow)
 
     def _count_as_slow(self) -> None:
         """Still half-open after the grace: count it against its address."""

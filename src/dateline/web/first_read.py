@@ -1,0 +1,132 @@
+"""Every connection of `dateline serve` starts here, as a small protocol that waits for its first read.
+
+A reader's browser sends `GET /stories/{slug}/live` as soon as it connects, and the whole head
+fits in one packet. When a story breaks, or when a node goes down and its readers come back
+somewhere else, a hundred thousand of those arrive at once. Each of them only needs to be
+handed to its stream's own protocol (live/connection.py). uvicorn's protocol, built for every
+connection, does work before the head is even read: two loggers, flow control, the socket's two
+addresses, a parser, and the limits' two timers. So a connection starts as a `FirstRead`.
+
+If its first read is the complete head of a readers' stream and nothing more, the head is
+parsed here (by httptools, as uvicorn parses it) and the connection is handed over. Anything
+else becomes `HttpProtocol` (web/server.py) at once and is fed what came: another request, a
+head that arrives in pieces, a body, or one second with nothing sent. Its limits then count from
+when the connection was made, so every promise web/server.py makes about slow and unfinished
+requests holds for every connection. `benchmarks/fanout/run.py` measures what accepting a reader
+costs (`connect_cpu_us_per_reader`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httptools
+from uvicorn.config import Config
+
+from . import handover
+from .server import MAX_HEAD_BYTES, SLOW_AFTER_SECONDS, HttpProtocol
+
+HEAD_END = b"\r\n\r\n"
+
+
+class _Head:
+    """What the parser reads of a head: the request target and the headers (names lowercased,
+    as uvicorn gives them)."""
+
+    __slots__ = ("url", "headers", "complete")
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.complete = False
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+class FirstRead(asyncio.Protocol):
+    """A new connection's protocol until its first read (`dateline serve` passes it as `http=`)."""
+
+    __slots__ = ("config", "server_state", "app_state", "loop", "transport", "made_at", "timer")
+
+    def __init__(self, config: Config, server_state: Any, app_state: dict[str, Any],
+                 _loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.config = config
+        self.server_state = server_state
+        self.app_state = app_state
+        self.loop = _loop or asyncio.get_event_loop()
+        self.transport: asyncio.Transport | None = None
+        self.made_at = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport subclass
+        self.made_at = time.monotonic()
+        self.server_state.connections.add(self)  # a shutdown closes it (`shutdown`)
+        # Nothing yet after the grace: the limits of the ordinary way take over from here.
+        self.timer = self.loop.call_later(SLOW_AFTER_SECONDS, self._ordinary, b"")
+
+    def data_received(self, data: bytes) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if not self._reader_stream(data):
+            self._ordinary(data)
+
+    def eof_received(self) -> bool:
+        return False  # gone before it asked for anything: close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.server_state.connections.discard(self)
+
+    def shutdown(self) -> None:
+        """uvicorn is stopping: nothing has been asked on this connection yet."""
+        if self.transport is not None:
+            self.transport.close()
+
+    def _reader_stream(self, data: bytes) -> bool:
+        """Hand the connection over if `data` is a readers' stream's whole head and nothing more."""
+        if not data.startswith(b"GET /") or len(data) > MAX_HEAD_BYTES or data.find(HEAD_END) != len(data) - 4:
+            return False
+        if self.config.root_path:
+            return False
+        head = _Head()
+        parser = httptools.HttpRequestParser(head)
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserError:  # an upgrade (HttpParserUpgrade) among them
+            return False
+        if not head.complete or parser.should_upgrade() or parser.get_http_version() != "1.1":
+            return False
+        target = handover.reader_stream(head.url)
+        live = handover.live_of(self.config.loaded_app) if target else None
+        if target is None or live is None or self.transport is None or self.transport.is_closing():
+            return False
+        self.server_state.connections.discard(self)
+        slug, query_string = target
+        live.take_over(self.transport, self.server_state, slug, head.headers, query_string, False)
+        return True
+
+    def _ordinary(self, data: bytes) -> None:
+        """From here on the connection is `HttpProtocol`'s, as if it had been from the start."""
+        self.timer = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        self.server_state.connections.discard(self)
+        protocol = HttpProtocol(self.config, self.server_state, self.app_state, self.loop)
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport, made_at=self.made_at)
+        if data:
+            protocol.data_received(data)
