@@ -162,3 +162,34 @@ def test_a_live_stream_is_written_straight_to_the_socket(site: Site, serve, http
         assert isinstance(last, Event) and last.type == "story.updated" and last.json()["status"] == "draft"
         assert stream.ended_cleanly
     wait_for(lambda: server.hub_count() == 0, what="an empty hub")
+
+
+def test_a_new_reader_of_a_story_already_looked_up_opens_without_a_task(
+    site: Site, serve, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    """The usual reader of a breaking story (no cursor, the story known) costs no task: its
+    stream opens at once. The first reader (a lookup) and a resuming one (a replay) get one."""
+    runs: list[str | None] = []
+    run = ReaderConnection.run
+
+    async def counted(self: ReaderConnection, slug: str, cursor: str | None) -> None:
+        runs.append(cursor)
+        await run(self, slug, cursor)
+
+    monkeypatch.setattr(ReaderConnection, "run", counted)
+    server: InProcessServer = serve()
+    api = server.api()
+    slug = api.story()
+    server.settle()
+    with SSEStream(server.live_url(slug)) as first:
+        wait_for(lambda: server.hub_count() == 1, what="the first reader")
+        assert runs == [None]  # it looked the story up
+        with SSEStream(server.live_url(slug)) as second:
+            wait_for(lambda: server.hub_count() == 2, what="the second reader")
+            assert runs == [None]  # opened at once: no task
+            before = api.newest_id(slug)
+            posted = api.post(slug, "To both readers")
+            assert first.next_event().json() == posted and second.next_event().json() == posted
+            with SSEStream(server.live_url(slug), headers={"Last-Event-ID": str(before)}) as third:
+                assert third.next_event().json() == posted  # the replay
+                assert runs == [None, str(before)]  # a task, for the replay

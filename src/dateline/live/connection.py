@@ -11,7 +11,8 @@ things a stream needs (the cursor; nothing else), then dropped.
 
 A task runs only while there is something to wait for: the story's lookup, the replay of
 what the reader missed (the same `start_point` and `replay` as the ASGI stream, writing
-through `send` below, paced by the socket). Then the hub writes each event's chunk-framed
+through `send` below, paced by the socket). A new reader of a story already looked up has
+neither, and `open_at_once` opens its stream with no task. Then the hub writes each event's chunk-framed
 bytes to the socket, and nothing else of the reader stays in memory but this object. When the
 reader leaves, `connection_lost` takes it out of the hub.
 
@@ -164,6 +165,20 @@ class ReaderConnection(StreamSubscriber, asyncio.Protocol):
             log.warning("live: stream of %s ended (%s)", slug, exc.__class__.__name__)
             self.end()
 
+    def open_at_once(self, slug: str) -> bool:
+        """`run` for the usual reader, without its task: no cursor, and the story known and
+        live, so there is nothing to wait for. A wave of fresh readers costs no task each."""
+        live = self.live
+        story_id = live.lookups.cached_story_id(slug)
+        if story_id is None or story_id in live.lookups.ended or live.hub.count >= live.max_streams:
+            return False  # a lookup, a refusal or the end of the story: `run` decides
+        self.story_id = story_id
+        self.socket.write(HEAD + b"\r\n" + sse.chunk(sse.retry() + b": live\n\n"))
+        live.hub.add(self)
+        self.last_id = live.follower.last_id
+        self.release(self.socket, chunked=True)
+        return True
+
     def answer(self, response: bytes) -> None:
         """A whole answer (a refusal, or come back later), then close."""
         self.ended = True
@@ -181,6 +196,8 @@ def take_over(live: Live, transport: asyncio.Transport, server_state: Any, slug:
     transport.set_protocol(connection)
     server_state.connections.add(connection)
     cursor = requested_cursor({"headers": headers, "query_string": query_string})
+    if cursor is None and connection.open_at_once(slug):
+        return connection
     task = asyncio.get_running_loop().create_task(connection.run(slug, cursor))
     server_state.tasks.add(task)
     task.add_done_callback(server_state.tasks.discard)

@@ -60,6 +60,10 @@ class Lookups:
         self._story_ids[slug] = story_id
         return story_id
 
+    def cached_story_id(self, slug: str) -> int | None:
+        """The public story's id if it has been looked up already, without waiting."""
+        return self._story_ids.get(slug)
+
     def forget(self, slug: str) -> None:
         """A story was created, published or unpublished: look it up again next time."""
         self._story_ids.pop(slug, None)
