@@ -70,3 +70,26 @@ def test_fanout_benchmark_delivers_every_update_once(tmp_path: Path) -> None:
         for name in ("story_page", "catch_up"):
             assert spike[name]["status"] == 200
             assert "cache-control" in spike[name]["headers"]
+
+
+def test_accept_benchmark_connects_every_reader_and_counts_the_cpu(tmp_path: Path) -> None:
+    """benchmarks/fanout/accept.py: the accept path's figure alone (Dateline only here)."""
+    if not Path("/proc/self/stat").exists():
+        missing_service("the accept benchmark reads CPU from /proc (Linux only)")
+    out = tmp_path / "accept.json"
+    done = subprocess.run(
+        [sys.executable, str(RUN.parent / "accept.py"), "--servers", "dateline", "--readers", str(READERS),
+         "--runs", "2", "--json", str(out)],
+        capture_output=True, text=True, timeout=180, cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert [r["server"] for r in results] == ["dateline", "dateline"]
+    for result in results:
+        assert result["open"] == READERS and result["failed"] == 0
+        # Read in 10 ms clock ticks: a few hundred accepts may round to 0, never below.
+        assert result["server_cpu_seconds"] >= 0 and result["server_cpu_us_per_reader"] >= 0
+    assert "µs a reader" in done.stdout
+    bad = subprocess.run([sys.executable, str(RUN.parent / "accept.py"), "--servers", "dateline,apache"],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert bad.returncode == 2 and "unknown server(s): apache" in bad.stderr
