@@ -145,9 +145,7 @@ class ReaderConnection(StreamSubscriber, asyncio.Protocol):
             return self.answer(raw(story_id))
         if self.socket.is_closing():
             return
-        self.story_id = story_id
-        self.socket.write(HEAD + b"\r\n" + sse.chunk(sse.retry() + b": live\n\n"))
-        live.hub.add(self)
+        self._open(story_id)
         try:
             last = await live.endpoint.start_point(cursor, self.send, story_id)
             if last is not None:
@@ -170,14 +168,19 @@ class ReaderConnection(StreamSubscriber, asyncio.Protocol):
         live, so there is nothing to wait for. A wave of fresh readers costs no task each."""
         live = self.live
         story_id = live.lookups.cached_story_id(slug)
-        if story_id is None or story_id in live.lookups.ended or live.hub.count >= live.max_streams:
-            return False  # a lookup, a refusal or the end of the story: `run` decides
-        self.story_id = story_id
-        self.socket.write(HEAD + b"\r\n" + sse.chunk(sse.retry() + b": live\n\n"))
-        live.hub.add(self)
+        if (story_id is None or story_id in live.lookups.ended or live.hub.count >= live.max_streams
+                or self.socket.is_closing()):
+            return False  # a lookup, a refusal, the end of the story, or gone: `run` decides
+        self._open(story_id)
         self.last_id = live.follower.last_id
         self.release(self.socket, chunked=True)
         return True
+
+    def _open(self, story_id: int) -> None:
+        """The response's head and first comment; from here the hub holds what it publishes."""
+        self.story_id = story_id
+        self.socket.write(HEAD + b"\r\n" + sse.chunk(sse.retry() + b": live\n\n"))
+        self.live.hub.add(self)
 
     def answer(self, response: bytes) -> None:
         """A whole answer (a refusal, or come back later), then close."""

@@ -12,8 +12,9 @@ parsed here (by httptools, as uvicorn parses it) and the connection is handed ov
 else becomes `HttpProtocol` (web/server.py) at once and is fed what came: another request, a
 head that arrives in pieces, a body, or one second with nothing sent. Its limits then count from
 when the connection was made, so every promise web/server.py makes about slow and unfinished
-requests holds for every connection. `benchmarks/fanout/run.py` measures what accepting a reader
-costs (`connect_cpu_us_per_reader`).
+requests holds for every connection. `benchmarks/fanout/accept.py` measures what accepting a
+reader costs (and `benchmarks/fanout/run.py`, as `connect_cpu_us_per_reader`). Any other
+connection pays for this object and its timer once, before it becomes HttpProtocol.
 """
 
 from __future__ import annotations
