@@ -113,7 +113,8 @@ def start_dateline(scratch: Path, port: int) -> tuple[subprocess.Popen[bytes], s
            "DATELINE_LOG_LEVEL": "warning"}
     subprocess.run([*dateline_command(), "init"], env=env, cwd=scratch, check=True, capture_output=True)
     db = Database(url)
-    slug, _, token = seed(db)
+    seeded = seed(db)
+    slug, token = seeded.slug, seeded.token
     db.dispose()
     process = subprocess.Popen([*dateline_command(), "serve", "--workers", "2", "--port", str(port)], env=env,
                                cwd=scratch, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
