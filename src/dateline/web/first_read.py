@@ -98,7 +98,8 @@ class FirstRead(asyncio.Protocol):
 
     def _reader_stream(self, data: bytes) -> bool:
         """Hand the connection over if `data` is a readers' stream's whole head and nothing more."""
-        if not data.startswith(b"GET /") or len(data) > MAX_HEAD_BYTES or data.find(HEAD_END) != len(data) - 4:
+        # Pages, files and the API bail out here, before any parsing: they are parsed once, by HttpProtocol.
+        if not data.startswith(b"GET /stories/") or len(data) > MAX_HEAD_BYTES or data.find(HEAD_END) != len(data) - 4:
             return False
         if self.config.root_path:
             return False
