@@ -124,7 +124,7 @@ def test_accept_encoding_is_read_as_the_rfc_says() -> None:
 
 def test_static_files_have_hashed_names_that_cache_for_a_year(client: TestClient, live_story: str) -> None:
     page = client.get(f"/stories/{live_story}").text
-    links = re.findall(r'(?:href|src)="(/static/[^"]+)"', page)
+    links = re.findall(r'(?:href|src|data-script)="(/static/[^"]+)"', page)
     assert {re.sub(r"\.[0-9a-f]{10}\.", ".", link) for link in links} >= {
         "/static/dateline.css", "/static/live.js", "/static/push.js", "/static/favicon.svg"}
     for link in links:
@@ -132,6 +132,11 @@ def test_static_files_have_hashed_names_that_cache_for_a_year(client: TestClient
         on_disk = (STATIC / name).read_bytes()
         status, headers, sent = raw(client, link, "br")
         assert status == 200 and headers["cache-control"] == "public, max-age=31536000, immutable", link
+        assert headers["x-content-type-options"] == "nosniff", link
+        if link.endswith((".css", ".js")):  # linked, never a document: no document policies
+            assert "content-security-policy" not in headers and "x-frame-options" not in headers, link
+        else:  # an SVG can be opened as a document
+            assert "frame-ancestors 'none'" in headers["content-security-policy"], link
         if len(on_disk) > 1024:  # a tiny file is sent as it is: the encoding would not pay
             assert headers["content-encoding"] == "br" and headers["vary"] == "Accept-Encoding", link
         assert (brotli.decompress(sent) if headers.get("content-encoding") else sent) == on_disk, link
@@ -142,6 +147,8 @@ def test_static_files_have_hashed_names_that_cache_for_a_year(client: TestClient
         for other in (f"/static/{name}", re.sub(r"\.[0-9a-f]{10}\.", ".0123456789.", link)):
             status, headers, sent = raw(client, other, "identity")
             assert (status, sent, headers["cache-control"]) == (200, on_disk, "no-cache"), other
+    # The service worker is a worker, not a linked file: it keeps the policies.
+    assert "content-security-policy" in client.get("/sw.js").headers
     assert client.get("/static/no-such.0123456789.css").status_code == 404
     assert client.get("/static/../app.py").status_code == 404
 

@@ -69,6 +69,9 @@ def test_a_push_shows_a_notification_and_a_click_opens_the_update(context: Any, 
     button = page.locator("button.notify")
     button.wait_for()
     assert button.inner_text() == "Notify me of new updates"
+    # The service worker comes with push.js, on the first click (the subscription itself
+    # then fails here: no push service).
+    button.click()
     cdp, registration = registration_id(context, page)
     # What the worker asks the browser to show is recorded: a headless browser, with no
     # notification centre, may close a notification again at any moment.
@@ -143,3 +146,59 @@ def test_the_home_page_offers_breaking_news_alerts(context: Any, newsroom: Newsr
     worker = page.request.get(newsroom.base_url + "/sw.js")
     assert worker.ok and worker.headers["cache-control"] == "no-cache"
     assert worker.headers["content-type"].startswith("text/javascript")
+
+
+def test_a_story_page_fetches_push_js_only_when_a_reader_asks(context: Any, newsroom: Newsroom) -> None:
+    """A first load stays small: a reader who never asks for notifications fetches neither
+    push.js nor the service worker; the first click fetches them, once, and is answered."""
+    slug = newsroom.new_story()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    page.goto(f"{newsroom.base_url}/stories/{slug}")
+    button = page.locator("button.notify")
+    button.wait_for()
+    assert button.get_attribute("aria-pressed") == "false"
+    page.wait_for_timeout(500)
+    assert not [url for url in fetched if "/push." in url or url.endswith("/sw.js")], fetched
+    assert page.evaluate("() => navigator.serviceWorker.getRegistration().then(r => r === undefined)")
+
+    # On a bad network push.js fails to load: the reader is told, and may click again.
+    page.route("**/static/push.*.js", lambda route: route.abort())
+    button.click()
+    status = page.locator(".notify-status")
+    status.wait_for(state="visible", timeout=5000)
+    assert "Try again" in status.inner_text()
+    assert not button.is_disabled() and button.get_attribute("aria-pressed") == "false"
+
+    page.unroute("**/static/push.*.js")
+    page.evaluate("() => { document.querySelector('.notify-status').textContent = ''; }")
+    button.click()
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=15000)
+    page.wait_for_function("() => document.querySelector('.notify-status').textContent !== ''", timeout=15000)
+    assert len([url for url in fetched if "/static/push." in url]) == 2, "one refused, one fetched"
+    assert button.get_attribute("aria-pressed") == "false" and not button.is_disabled()
+    button.click()  # push.js is in and handles the click itself: nothing fetched again
+    page.wait_for_timeout(500)
+    assert len([url for url in fetched if "/static/push." in url]) == 2
+    assert errors == []
+
+
+def test_a_follower_gets_push_js_at_once_and_hears_of_a_lost_subscription(context: Any, newsroom: Newsroom) -> None:
+    """Someone who follows a story has push.js at once: it checks the browser still holds the
+    subscription, and here it does not (no push service), so the button says so."""
+    slug = newsroom.new_story()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{newsroom.base_url}/stories/{slug}")
+    page.evaluate("slug => localStorage.setItem('dateline.follows', JSON.stringify([slug]))", slug)
+    with page.expect_request("**/static/push.*.js"):
+        page.reload()
+    page.wait_for_function("() => localStorage.getItem('dateline.follows') === '[]'", timeout=15000)
+    button = page.locator("button.notify")
+    assert button.get_attribute("aria-pressed") == "false"
+    assert button.inner_text() == "Notify me of new updates"
+    assert errors == []

@@ -21,7 +21,7 @@ from ..stories import entries, figures
 from ..stories import story as stories
 from ..times import http_date, iso
 from ..vocabulary import MAX_ID
-from ..web.compression import Encoded
+from ..web.compression import PAGE_BROTLI_QUALITY, Encoded
 from ..web.deps import EntryId
 from ..web.http_cache import not_modified
 from ..web.public_url import origin_of
@@ -56,7 +56,7 @@ def _render(request: Request, key: tuple[object, ...], name: str, etag: str, mod
     html = templates.get_template(name).render(context).encode()
     headers = {"Content-Type": "text/html; charset=utf-8", "Last-Modified": http_date(modified),
                "Cache-Control": cache}
-    return pages.put(key, CachedPage(etag, Encoded.of(html), headers, story_id, version))
+    return pages.put(key, CachedPage(etag, Encoded.of(html, PAGE_BROTLI_QUALITY), headers, story_id, version))
 
 
 def _origin(request: Request) -> str:

@@ -530,3 +530,46 @@
   if (story.dataset.status === "ended") stop();
   else connect();
 })();
+
+// "Notify me" on a story's page: static/push.js (and the service worker it installs) is
+// fetched only when a reader needs it, on the first click, or at once for a reader who
+// already follows something (push.js then checks the browser still holds the subscription).
+(function () {
+  "use strict";
+
+  var button = document.querySelector("button.notify[data-follow][data-script]");
+  if (!button || !("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) return;
+
+  var loading = null;
+  function load() {
+    loading = loading || new Promise(function (resolve, reject) {
+      var script = document.createElement("script");
+      script.src = button.dataset.script;
+      script.onload = function () { if (window.datelinePush) resolve(window.datelinePush); else reject(); };
+      script.onerror = function () { loading = null; script.remove(); reject(); };
+      document.head.appendChild(script);
+    });
+    return loading;
+  }
+
+  var follows = [];
+  try { follows = JSON.parse(localStorage.getItem("dateline.follows") || "[]"); } catch (e) {}
+  button.setAttribute("aria-pressed", follows.indexOf(button.dataset.follow) >= 0 ? "true" : "false");
+  button.hidden = false;
+  if (follows.length) load().catch(function () {});
+
+  button.addEventListener("click", function () {
+    if (window.datelinePush) return;  // push.js is in and handles its own clicks
+    // The prompt opens now, while the click is fresh: a browser refuses it later.
+    var asked = button.getAttribute("aria-pressed") === "true" ? null : Notification.requestPermission();
+    button.disabled = true;
+    load().then(function (push) { return push.toggle(button, asked); }, function () {
+      var note = button.nextElementSibling;
+      if (note && note.classList.contains("notify-status")) {
+        note.textContent = navigator.onLine ? "Notifications could not be turned on just now. Try again in a moment."
+          : "You seem to be offline. Try again when you are connected.";
+      }
+      button.disabled = false;
+    });
+  });
+})();

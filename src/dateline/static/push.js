@@ -1,11 +1,16 @@
 // Dateline: "Notify me" buttons. A reader follows a story, or breaking news site-wide, with
 // browser notifications; one click again turns them off. No account, no dependencies.
 // The buttons stay hidden where the browser cannot receive push messages.
+//
+// The front page loads this at once. A story page loads it only when it is needed
+// (static/live.js): on the reader's first click, or at once for a reader who already
+// follows something. So a reader who never asks fetches neither it nor the service worker.
 (function () {
   "use strict";
 
   var buttons = document.querySelectorAll("button.notify[data-follow]");
   if (!buttons.length || !("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) return;
+  if (window.datelinePush) return;  // already running on this page
 
   var storeKey = "dateline.follows";
   var ready = navigator.serviceWorker.register("/sw.js").then(function () { return navigator.serviceWorker.ready; });
@@ -83,9 +88,11 @@
     });
   }
 
-  function follow(button) {
+  // `asked`: the permission prompt, when the click that loaded this script opened it (the
+  // browser allows it only while the click is fresh, not after a slow download).
+  function follow(button, asked) {
     var topic = button.dataset.follow;
-    return Notification.requestPermission().then(function (permission) {
+    return (asked || Notification.requestPermission()).then(function (permission) {
       if (permission === "denied") throw explained(BLOCKED);
       if (permission !== "granted") throw explained("Notifications stay off: your browser did not get an answer. Click again to choose.");
       return ready;
@@ -108,15 +115,18 @@
     });
   }
 
+  function toggle(button, asked) {
+    var on = button.getAttribute("aria-pressed") === "true";
+    button.disabled = true;
+    return (on ? unfollow(button) : follow(button, asked)).catch(function (error) {
+      say(button, explain(error));
+    }).then(function () { button.disabled = false; });
+  }
+
+  window.datelinePush = { toggle: toggle };
   buttons.forEach(function (button) {
     render(button);
-    button.addEventListener("click", function () {
-      var on = button.getAttribute("aria-pressed") === "true";
-      button.disabled = true;
-      (on ? unfollow(button) : follow(button)).catch(function (error) {
-        say(button, explain(error));
-      }).then(function () { button.disabled = false; });
-    });
+    button.addEventListener("click", function () { toggle(button); });
   });
 
   // Forgotten by the browser (site data cleared, or the push service dropped us): show it.
