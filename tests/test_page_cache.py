@@ -234,3 +234,74 @@ def test_newsroom_only_events_leave_the_page_answered_at_the_door(client: TestCl
         assert "Held for the desk" not in client.get(f"/stories/{live_story}").text
         time.sleep(0.05)
     assert cache.door_hits > hits, "never answered at the door again"
+
+
+@pytest.mark.parametrize("path", ["/stories/{slug}/feed.atom", "/stories/{slug}/feed.json", "/stories/{slug}/embed",
+                                  "/stories/{slug}/embed?scheme=dark", "/stories/{slug}/teaser?scheme=light"])
+def test_feeds_and_framed_views_are_answered_at_the_door_exactly_as_the_ordinary_way(
+        client: TestClient, site: Site, live_story: str, path: str) -> None:
+    post(client, site, live_story, "Polling stations close.")
+    path = path.format(slug=live_story)
+    cache = client.app.state.pages  # type: ignore[attr-defined]
+    ordinary = raw(client, path, "br")
+    hits = cache.door_hits
+    door = raw(client, path, "br")
+    assert cache.door_hits == hits + 1, "answered from memory, ahead of the framework"
+    assert door[0] == ordinary[0] == 200 and door[2] == ordinary[2]
+    names = ("content-type", "content-encoding", "etag", "vary", "cache-control", "last-modified",
+             "content-security-policy", "x-content-type-options", "x-frame-options", "referrer-policy")
+    assert {n: door[1].get(n) for n in names} == {n: ordinary[1].get(n) for n in names}
+    if "/embed" in path or "/teaser" in path:  # framable: its own policy, at the door too
+        assert "frame-ancestors 'none'" not in door[1]["content-security-policy"]
+        assert "x-frame-options" not in door[1]
+    # Feed readers revalidate with the ETag or with the date: both are 304s at the door.
+    for conditional in ({"If-None-Match": door[1]["etag"]}, {"If-Modified-Since": door[1]["last-modified"]}):
+        status, headers, body = raw(client, path, "br", **conditional)
+        assert (status, body, headers["etag"]) == (304, b"", door[1]["etag"]), conditional
+    assert raw(client, path, "br", **{"If-Modified-Since": "not a date"})[0] == 200
+    assert raw(client, path, "br", **{"If-None-Match": '"other"', "If-Modified-Since": door[1]["last-modified"]})[0] == 200
+    assert cache.door_hits == hits + 5
+    # A new update is in the very next answer.
+    post(client, site, live_story, "The first results are due at midnight.")
+    fresh = client.get(path)
+    assert "The first results are due at midnight." in fresh.text and fresh.headers["etag"] != door[1]["etag"]
+
+
+def test_other_questions_of_feeds_and_framed_views_go_the_ordinary_way(
+        client: TestClient, live_story: str) -> None:
+    cache = client.app.state.pages  # type: ignore[attr-defined]
+    for path in (f"/stories/{live_story}/feed.atom", f"/stories/{live_story}/embed"):
+        client.get(path)
+    hits = cache.door_hits
+    for other, status in ((f"/stories/{live_story}/feed.atom?x=1", 200), (f"/stories/{live_story}/embed?scheme=blue", 422),
+                          (f"/stories/{live_story}/embed?scheme=dark&x=1", 200), ("/stories/no-such/feed.atom", 404),
+                          (f"/stories/{live_story}/feed.xml", 404)):
+        assert client.get(other).status_code == status, other
+    assert cache.door_hits == hits, "none of those was answered at the door"
+
+
+@pytest.mark.parametrize("path", ["/stories/{slug}", "/stories/{slug}/feed.atom", "/stories/{slug}/embed"])
+def test_a_process_that_only_sees_revalidations_answers_them_at_the_door(
+        client: TestClient, site: Site, live_story: str, path: str) -> None:
+    """Feed readers and CDNs poll with validators alone, and may reach a process that never
+    sent them the full answer: its first 304 holds the version, the next are the door's."""
+    post(client, site, live_story, "Polling stations close.")
+    path = path.format(slug=live_story)
+    etag = client.get(path).headers["etag"]
+    cache = client.app.state.pages  # type: ignore[attr-defined]
+    cache.pages.clear()  # as another process, which has sent no full answer
+    cache.bytes = 0
+    renders, hits = cache.renders, cache.door_hits
+    assert raw(client, path, "br", **{"If-None-Match": etag})[0] == 304
+    assert (cache.renders, cache.door_hits) == (renders + 1, hits), "the ordinary way, which held the version"
+    status, headers, body = raw(client, path, "br", **{"If-None-Match": etag})
+    assert (status, body, headers["etag"]) == (304, b"", etag)
+    assert (cache.renders, cache.door_hits) == (renders + 1, hits + 1)
+    # Pages the door never answers are not rendered for a 304.
+    older = f"/stories/{live_story}?order=oldest"
+    older_etag = client.get(older).headers["etag"]
+    cache.pages.clear()
+    cache.bytes = 0
+    renders = cache.renders
+    assert raw(client, older, "br", **{"If-None-Match": older_etag})[0] == 304
+    assert cache.renders == renders

@@ -19,7 +19,7 @@ from sqlalchemy import Row
 
 from ..db import Database
 from ..reader import structured_data
-from ..reader.page_cache import cache_control, held_answer
+from ..reader.page_cache import cache_control, framed_key, held_answer
 from ..stories import entries, figures
 from ..stories import story as stories
 from ..vocabulary import MAX_SLUG, SLUG_PATTERN
@@ -75,11 +75,11 @@ def _framed(request: Request, slug: str, view: str, scheme: str) -> Response:
         ).encode()
 
     etag = f'W/"{view}-{story.id}-{story.last_event_id}-{scheme}"'
-    response = held_answer(request, (view, slug, scheme, origin), etag, story.updated_at,
-                           "text/html; charset=utf-8", build, cache_control(story.status), story.id,
-                           story.last_event_id)
-    response.headers["Content-Security-Policy"] = content_security_policy(frame_ancestors(settings))
-    return response
+    return held_answer(request, framed_key(view, slug, scheme, origin), etag, story.updated_at,
+                       "text/html; charset=utf-8", build, cache_control(story.status), story.id,
+                       story.last_event_id,
+                       headers={"Content-Security-Policy": content_security_policy(frame_ancestors(settings))},
+                       at_door=True)
 
 
 Scheme = Annotated[Literal["auto", "light", "dark"], Query(description="Light or dark, or as the reader's device")]

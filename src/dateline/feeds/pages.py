@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import Row
 
 from ..db import Database
-from ..reader.page_cache import CACHE_PUBLIC, cache_control, held_answer
+from ..reader.page_cache import CACHE_PUBLIC, cache_control, feed_key, held_answer
 from ..stories import story as stories
 from ..times import now
 from ..web.problems import Problem
@@ -59,8 +59,8 @@ def _story_feed(request: Request, slug: str, kind: str) -> Response:
         return render(head, items)
 
     etag = f'W/"feed-{kind}-{story.id}-{story.last_event_id}"'
-    return held_answer(request, ("feed", kind, slug, origin), etag, story.updated_at, content_type, build,
-                       cache_control(story.status), story.id, story.last_event_id)
+    return held_answer(request, feed_key(kind, slug, origin), etag, story.updated_at, content_type, build,
+                       cache_control(story.status), story.id, story.last_event_id, at_door=True)
 
 
 @router.api_route("/stories/{slug}/feed.atom", methods=["GET", "HEAD"])

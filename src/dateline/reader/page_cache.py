@@ -4,16 +4,16 @@ When a story breaks, its page is asked for tens of thousands of times a second, 
 same bytes until the next update. Each page here is rendered once per version (its ETag, made
 of the story's newest event id), compressed once in each encoding, and then served as bytes.
 
-A story's first page (the address everyone shares) is answered at the door, ahead of the
-framework, with no query: the follower reads every event of the log, so it knows when a
-story has a newer version than the page held, and a post written by this very process is
+A story's first page (the address everyone shares), its feeds and its framed views are
+answered at the door, ahead of the framework, with no query: the follower reads every event
+of the log, so it knows when a story has a newer version than the page held, and a post written by this very process is
 never missed while the follower has yet to read it (`Follower.current`). In case the follower
 itself falls behind, a page is served at the door for at most `RECHECK_SECONDS` after the
 database last confirmed it; then one request goes the ordinary way, which reads the story,
 and either confirms the page or renders the new one. Readers' catch-up answers (asked with
 no credentials, `after` and `limit` alone) are held and answered at the door the same way,
 in a cache of their own. Other pages (older updates, oldest first, a single update, the
-front page) go the ordinary way every time: one indexed read, then these bytes if the
+front page, the site's feeds and sitemaps) go the ordinary way every time: one indexed read, then these bytes if the
 version has not changed.
 
 Bounded: at most `MAX_PAGES` pages and `MAX_BYTES` bytes (all encodings counted), the least
@@ -25,9 +25,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -36,7 +37,7 @@ from starlette.types import Scope, Send
 from ..times import http_date
 from ..vocabulary import MAX_ID
 from ..web.compression import Encoded, accepted
-from ..web.http_cache import matches, not_modified
+from ..web.http_cache import matches, not_modified, unmodified_since
 from ..web.middleware import missing_security_headers
 from ..web.public_url import origin_of
 
@@ -63,8 +64,11 @@ class CachedPage:
     checked_at: float = field(default_factory=time.monotonic)
     # Whole header lists for the door, built once: (identity, gzip, br, 304).
     raw: tuple[list[tuple[bytes, bytes]], ...] = ()
+    modified: datetime | None = None  # its Last-Modified, for a door's If-Modified-Since
 
     def __post_init__(self) -> None:
+        if (last_modified := self.headers.get("Last-Modified")) is not None:
+            self.modified = parsedate_to_datetime(last_modified)
         common = [(k.lower().encode(), v.encode()) for k, v in self.headers.items()]
         common.append((b"etag", self.etag.encode()))
         if not any(name == b"vary" for name, _ in common):
@@ -137,14 +141,18 @@ class PageCache:
             return False
         if time.monotonic() - page.checked_at > RECHECK_SECONDS:
             return False
-        if_none_match = accept_encoding = None
+        if_none_match = if_modified_since = accept_encoding = None
         for name, value in scope["headers"]:
             if name == b"accept-encoding":
                 accept_encoding = value.decode("latin-1")
             elif name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
+            elif name == b"if-modified-since":
+                if_modified_since = value.decode("latin-1")
         self.door_hits += 1
-        if if_none_match is not None and matches(if_none_match, page.etag):
+        # As `not_modified` decides: the ETag when one is sent, else the date (feed readers).
+        if (matches(if_none_match, page.etag) if if_none_match is not None else
+                page.modified is not None and unmodified_since(if_modified_since, page.modified)):
             await send({"type": "http.response.start", "status": 304, "headers": page.raw[3]})
             await send({"type": "http.response.body", "body": b""})
             return True
@@ -170,17 +178,29 @@ def cache_control(status: str) -> str:
 
 def held_answer(request: Request, key: Hashable, etag: str, modified: datetime, content_type: str,
                 build: Callable[[], bytes], cache_control: str, story_id: int | None = None,
-                version: int = 0) -> Response:
+                version: int = 0, headers: Mapping[str, str] | None = None, at_door: bool = False) -> Response:
     """A version of a page, feed or sitemap: 304 when the client has it, else its bytes as
-    held, or built, compressed and held now (`request.app.state.pages`)."""
-    if (cached := not_modified(request, etag, cache_control, {"Vary": "Accept-Encoding"}, modified)) is not None:
+    held, or built, compressed and held now (`request.app.state.pages`). `headers` go with
+    every answer, a 304 included (an embed's own policy: a 304 without it would let the
+    middleware's stand in the reader's cache).
+
+    `at_door`: the door answers this address (`story_door`), so a version is built and held
+    even for a 304. Feed readers poll with validators alone, from whichever process they
+    reach; without it, a process that never sent the full answer would never hold it, and
+    every poll there would read the database."""
+    own = dict(headers or {})
+    cached = not_modified(request, etag, cache_control, {"Vary": "Accept-Encoding", **own}, modified)
+    if cached is not None and not at_door:
         return cached
     cache: PageCache = request.app.state.pages
-    page = cache.get(key, etag)
+    page = cache.get(key, etag)  # also confirms, for the door, the version held
+    if cached is not None and page is not None:
+        return cached
     if page is None:
-        headers = {"Content-Type": content_type, "Last-Modified": http_date(modified), "Cache-Control": cache_control}
-        page = cache.put(key, CachedPage(etag, Encoded.of(build()), headers, story_id, version))
-    return page.response(request.headers.get("accept-encoding"))
+        fixed = {"Content-Type": content_type, "Last-Modified": http_date(modified), "Cache-Control": cache_control,
+                 **own}
+        page = cache.put(key, CachedPage(etag, Encoded.of(build()), fixed, story_id, version))
+    return cached if cached is not None else page.response(request.headers.get("accept-encoding"))
 
 
 def story_key(slug: str, order: str = "newest", cursor: int = 0, origin: str = "") -> tuple[str, str, str, int, str]:
@@ -192,15 +212,40 @@ def catch_up_key(slug: str, after: int, limit: int) -> tuple[str, str, int, int]
     return ("events", slug, after, limit)
 
 
+def feed_key(kind: str, slug: str, origin: str) -> tuple[str, str, str, str]:
+    """A story's feed (`atom` or `json`), with its links based on `origin`."""
+    return ("feed", kind, slug, origin)
+
+
+def framed_key(view: str, slug: str, scheme: str, origin: str) -> tuple[str, str, str, str]:
+    """A story's framed view (`embed` or `teaser`) in a colour scheme."""
+    return (view, slug, scheme, origin)
+
+
+FEEDS = {"feed.atom": "atom", "feed.json": "json"}
+FRAMED_VIEWS = ("embed", "teaser")
+SCHEMES = {b"": "auto", b"scheme=auto": "auto", b"scheme=light": "light", b"scheme=dark": "dark"}
+
+
 def story_door(public_url: str) -> Callable[[Scope], Hashable | None]:
-    """`/stories/{slug}`, with no query: a story's first page, as everyone shares it."""
+    """What a breaking story's readers all ask for, at the addresses everyone shares: its first
+    page (`/stories/{slug}`), its feeds (`/feed.atom`, `/feed.json`), both with no query, and
+    its framed views (`/embed`, `/teaser`, with no query or `scheme=` alone). Anything else goes
+    the ordinary way, which also words every refusal."""
 
     def key(scope: Scope) -> Hashable | None:
         path: str = scope["path"]
-        if scope["query_string"] or not path.startswith(STORY_PREFIX):
+        if not path.startswith(STORY_PREFIX):
             return None
-        slug = path[len(STORY_PREFIX):]
-        return None if "/" in slug else story_key(slug, origin="" if public_url else origin_of(scope, ""))
+        slug, _, rest = path[len(STORY_PREFIX):].partition("/")
+        query: bytes = scope["query_string"]
+        if not rest:
+            return None if query else story_key(slug, origin="" if public_url else origin_of(scope, ""))
+        if (kind := FEEDS.get(rest)) is not None:
+            return None if query else feed_key(kind, slug, origin_of(scope, public_url))
+        if rest in FRAMED_VIEWS and (scheme := SCHEMES.get(query)) is not None:
+            return framed_key(rest, slug, scheme, origin_of(scope, public_url))
+        return None
 
     return key
 

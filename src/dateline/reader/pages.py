@@ -120,7 +120,11 @@ def story_page(
     etag = f'W/"story-{story.id}-{story.last_event_id}-{view}-{cursor}"'
     key = story_key(slug, view, cursor, "" if request.app.state.settings.public_url else _origin(request))
     held = _cache(request).get(key, etag)  # also tells the door the page it holds is still current
-    if (cached := not_modified(request, etag, cache_control(story.status), VARY)) is not None:
+    cached = not_modified(request, etag, cache_control(story.status), VARY)
+    # The page the door answers is rendered and held even for a 304, so that a process that
+    # only ever sees revalidations (a CDN's, say) answers the next ones at the door.
+    at_door = cursor == 0 and view == "newest"
+    if cached is not None and (held is not None or not at_door):
         return cached
     if held is not None:
         return _answer(request, held)
@@ -141,7 +145,7 @@ def story_page(
     more = page[-1].id if len(rows) > size else None
     origin = _origin(request)
     newest = [] if oldest or not first_page else sorted([*pinned, *page], key=_publication, reverse=True)
-    return _answer(request, _render(
+    rendered = _render(
         request, key, "story.html", etag, story.updated_at, story.id, story.last_event_id,
         cache_control(story.status),
         story=story,
@@ -164,7 +168,8 @@ def story_page(
             iso(story.coverage_ended_at) if story.status == "ended" and story.coverage_ended_at else None,
             blocks,
         )) if newest or (first_page and not oldest) else None,
-    ))
+    )
+    return cached if cached is not None else _answer(request, rendered)
 
 
 @router.api_route("/stories/{slug}/entries/{entry_id}", methods=["GET", "HEAD"], response_class=HTMLResponse)
