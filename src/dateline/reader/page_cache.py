@@ -6,15 +6,16 @@ of the story's newest event id), compressed once in each encoding, and then serv
 
 A story's first page (the address everyone shares), its feeds and its framed views are
 answered at the door, ahead of the framework, with no query: the follower reads every event
-of the log, so it knows when a story has a newer version than the page held, and a post written by this very process is
-never missed while the follower has yet to read it (`Follower.current`). In case the follower
-itself falls behind, a page is served at the door for at most `RECHECK_SECONDS` after the
-database last confirmed it; then one request goes the ordinary way, which reads the story,
-and either confirms the page or renders the new one. Readers' catch-up answers (asked with
-no credentials, `after` and `limit` alone) are held and answered at the door the same way,
-in a cache of their own. Other pages (older updates, oldest first, a single update, the
-front page, the site's feeds and sitemaps) go the ordinary way every time: one indexed read, then these bytes if the
-version has not changed.
+of the log, so it knows when a story has a newer version than the page held, and a post
+written by this very process is never missed while the follower has yet to read it
+(`Follower.current`). In case the follower itself falls behind, a page is served at the
+door for at most `RECHECK_SECONDS` after the database last confirmed it; then one request
+goes the ordinary way, which reads the story, and either confirms the page or renders the
+new one. Readers' catch-up answers (asked with no credentials, `after` and `limit` alone)
+are held and answered at the door the same way, in a cache of their own. Other pages (older
+updates, oldest first, a single update, the front page, the site's feeds and sitemaps) go
+the ordinary way every time: one indexed read, then these bytes if the version has not
+changed.
 
 Bounded: at most `MAX_PAGES` pages and `MAX_BYTES` bytes (all encodings counted), the least
 recently used going first.
