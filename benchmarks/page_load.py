@@ -145,6 +145,9 @@ def wire_bytes(response: httpx.Response) -> int:
     return head + response.num_bytes_downloaded
 
 
+FIRST_LOAD_BUDGET = 20_000  # bytes on the wire for a story page and what it links (issue target: 20 KB)
+
+
 def first_load(base: str, path: str) -> dict[str, int]:
     """The page and what it links, compressed as a browser asks; and the same uncompressed."""
     found = {"wire": 0, "wire_identity": 0, "files": 0}
@@ -227,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, rate in rows:
         print(f"{name:44} {rate:12,.0f} {rate / bare_rate:15.0%}")
     print(f"first load (page + {load['files']} files, no photo), as a browser asks: {load['wire']:,} bytes on the wire "
-          f"(the page {load['page']:,}); uncompressed {load['wire_identity']:,}")
+          f"(the page {load['page']:,}); uncompressed {load['wire_identity']:,}; "
+          f"{'within' if load['wire'] <= FIRST_LOAD_BUDGET else 'OVER'} the budget of {FIRST_LOAD_BUDGET:,}")
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -292,3 +293,32 @@ def test_an_ipv6_client_counts_with_its_network() -> None:
     assert address_key("2001:db8:1:2::1") == address_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
     assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
     assert address_key("::ffff:192.0.2.7") == address_key("192.0.2.7") == "192.0.2.7"
+
+
+def test_the_listen_backlog_is_the_setting(sqlite_template: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    """`DATELINE_LISTEN_BACKLOG` is the queue of connections the kernel completes for a process
+    that has not accepted them yet (the system's default, 2048 in uvicorn, is short for a wave
+    of readers): with the process stopped, the kernel completes that many and one more, and
+    no more."""
+    template, _ = sqlite_template
+    shutil.copy(template, tmp_path / "dateline.db")
+    backlog = 5
+    server = ServerProcess(f"sqlite:///{tmp_path / 'dateline.db'}", None, "--workers", "1",
+                           env={"DATELINE_LISTEN_BACKLOG": str(backlog), "DATELINE_BROKER": "none"}).start()
+    assert server.process is not None
+    waiting: list[socket.socket] = []
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        for _ in range(backlog * 4):
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", server.port))
+            waiting.append(sock)
+        time.sleep(0.5)
+        _, completed, _ = select.select([], waiting, [], 0)
+        assert len(completed) == backlog + 1, len(completed)  # Linux: the backlog, and one more
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+        for sock in waiting:
+            sock.close()
+        server.stop()

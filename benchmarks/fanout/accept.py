@@ -31,12 +31,17 @@ import run  # noqa: E402
 import servers  # noqa: E402
 from procstats import cpu_seconds, tree_cpu_seconds  # noqa: E402
 
-SERVERS = ("dateline", "nchan")
+SERVERS = ("dateline", "nchan", "floor", "floor-reuseport")
+DEFAULT_SERVERS = ("dateline", "nchan")
 
 
 def accept_once(name: str, readers: int, workers: int, scratch: Path, profile_seconds: float) -> dict[str, Any]:
-    server: servers.Server = (servers.Nchan(workers, scratch) if name == "nchan"
-                              else servers.Dateline(workers, scratch, max_streams=19_000))
+    server: servers.Server
+    if name == "dateline":
+        server = servers.Dateline(workers, scratch, max_streams=19_000)
+    else:
+        server = {"nchan": servers.Nchan, "floor": servers.Floor, "floor-reuseport": servers.FloorReuseport}[name](
+            workers, scratch)
     server.start()
     assert server.process is not None
     clients: list[run.LoadClientProcess] = []
@@ -79,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readers", type=int, default=30_000)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2, help="server processes (K), the same for each server")
-    parser.add_argument("--servers", default=",".join(SERVERS), help=f"comma separated, of: {', '.join(SERVERS)}")
+    parser.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
+                        help=f"comma separated, of: {', '.join(SERVERS)}")
     parser.add_argument("--profile", type=float, default=0, metavar="S",
                         help="py-spy one Dateline worker for S seconds from the first connect")
     parser.add_argument("--client", choices=run.CLIENTS, default="c", help="the load client (see README.md)")

@@ -348,3 +348,21 @@ class Nchan(Server):
         response = self.http.post(f"/pub/{SLUG}", content=data, headers={"Accept": "text/json"})
         if response.status_code not in (201, 202):
             raise RuntimeError(f"post {seq} refused: {response.status_code} {response.text}")
+
+
+class Floor(Server):
+    """A bare uvloop protocol (floor_server.py): what accepting a reader costs when Python
+    does nothing but answer the head and hold the connection. For accept.py only."""
+
+    name = "floor"
+    reuseport = False
+
+    def start(self) -> None:
+        self._spawn([sys.executable, str(HERE / "floor_server.py"), str(self.port), str(self.workers),
+                     *(["--reuseport"] if self.reuseport else [])])
+        self._wait_until_up("/health")
+
+
+class FloorReuseport(Floor):
+    name = "floor-reuseport"
+    reuseport = True

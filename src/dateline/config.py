@@ -162,6 +162,12 @@ class Settings:
     workers: int = _setting(
         0, "Server processes for `dateline serve`; 0 means one per CPU core.", _non_negative_int
     )
+    listen_backlog: int = _setting(
+        4096, "Connections the kernel holds for `dateline serve` before a process accepts them (Linux "
+        "caps it at net.core.somaxconn). When a node goes down, its readers all come back at once: a "
+        "connection the queue has no room for is dropped, and tried again only a second or more later.",
+        _positive_int,
+    )
     broker: str = _setting(  # checked in validate()
         "local",
         "How server processes learn of each other's new events: `local` (processes on one machine), "

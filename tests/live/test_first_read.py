@@ -13,12 +13,13 @@ import time
 from typing import Any
 
 import pytest
-
 from conftest import Site
+from live_helpers import InProcessServer, serve, wait_for  # noqa: F401 - serve is a fixture
+from sse_client import SSEStream
+
 from dateline.live.connection import ReaderConnection
 from dateline.web import first_read
 from dateline.web.server import SLOW_AFTER_SECONDS, HttpProtocol
-from live_helpers import InProcessServer, serve, wait_for  # noqa: F401 - serve is a fixture
 
 
 @pytest.fixture
@@ -119,6 +120,30 @@ def test_a_connection_that_closes_before_asking_anything_is_forgotten(site: Site
     wait_for(lambda: len(waiting()) == 1, what="the connection to be waiting for its first read")
     sock.close()
     wait_for(lambda: not waiting(), what="the connection to leave uvicorn's connections")
+    # ...and the connections waiting the grace, which share one timer
+    assert server.call(lambda: len(server.server.server_state.first_reads.connections)) == 0
+
+
+def test_connections_silent_past_the_grace_go_the_ordinary_way_on_one_timer(
+    site: Site, serve, ordinary: list[HttpProtocol]  # noqa: F811
+) -> None:
+    """Silent connections made at different moments each become HttpProtocol once their own
+    grace is over, not all at the first one's, and a head sent in time is not kept waiting."""
+    server: InProcessServer = serve()
+    api = server.api()
+    slug = api.story()
+    before = len(ordinary)
+    first = socket.create_connection(("127.0.0.1", server.port))
+    time.sleep(SLOW_AFTER_SECONDS / 2)
+    second = socket.create_connection(("127.0.0.1", server.port))
+    with first, second:
+        wait_for(lambda: len(ordinary) == before + 1, what="the first one's grace to pass")
+        assert len(ordinary) == before + 1, "the second one is still within its grace"
+        with SSEStream(server.live_url(slug)):  # sent in time: handed over, not made to wait
+            wait_for(lambda: server.hub_count() == 1, what="the reader in the hub")
+            assert len(ordinary) == before + 1
+        wait_for(lambda: len(ordinary) == before + 2, what="the second one's grace to pass")
+        assert server.call(lambda: len(server.server.server_state.first_reads.connections)) == 0
 
 
 def test_the_ordinary_limits_count_from_when_the_connection_was_made(

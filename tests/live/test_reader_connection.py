@@ -15,13 +15,13 @@ import socket
 import time
 
 import pytest
-
 from conftest import Site
+from live_helpers import InProcessServer, as_triples, serve, wait_for  # noqa: F401 - serve is a fixture
+from sse_client import Event, SSEParser, SSEStream
+
 from dateline.live.connection import ReaderConnection
 from dateline.live.stream import StreamSubscriber
 from dateline.web import server as web_server
-from live_helpers import InProcessServer, serve, wait_for  # noqa: F401 - serve is a fixture
-from sse_client import Event, SSEParser, SSEStream
 
 
 def connections(server: InProcessServer) -> list[object]:
@@ -164,19 +164,25 @@ def test_a_live_stream_is_written_straight_to_the_socket(site: Site, serve, http
     wait_for(lambda: server.hub_count() == 0, what="an empty hub")
 
 
-def test_a_new_reader_of_a_story_already_looked_up_opens_without_a_task(
-    site: Site, serve, monkeypatch: pytest.MonkeyPatch  # noqa: F811
-) -> None:
-    """The usual reader of a breaking story (no cursor, the story known) costs no task: its
-    stream opens at once. The first reader (a lookup) and a resuming one (a replay) get one."""
-    runs: list[str | None] = []
+@pytest.fixture
+def runs(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """The cursor of every reader that got a task (`ReaderConnection.run`), from here on."""
+    found: list[str | None] = []
     run = ReaderConnection.run
 
     async def counted(self: ReaderConnection, slug: str, cursor: str | None) -> None:
-        runs.append(cursor)
+        found.append(cursor)
         await run(self, slug, cursor)
 
     monkeypatch.setattr(ReaderConnection, "run", counted)
+    return found
+
+
+def test_a_new_reader_of_a_story_already_looked_up_opens_without_a_task(
+    site: Site, serve, runs: list[str | None]  # noqa: F811
+) -> None:
+    """The usual reader of a breaking story (no cursor, the story known) costs no task: its
+    stream opens at once. The first reader (a lookup) and a resuming one (a replay) get one."""
     server: InProcessServer = serve()
     api = server.api()
     slug = api.story()
@@ -193,3 +199,54 @@ def test_a_new_reader_of_a_story_already_looked_up_opens_without_a_task(
             with SSEStream(server.live_url(slug), headers={"Last-Event-ID": str(before)}) as third:
                 assert third.next_event().json() == posted  # the replay
                 assert runs == [None, str(before)]  # a task, for the replay
+
+
+def test_a_reader_resuming_inside_the_window_is_replayed_without_a_task(
+    site: Site, serve, runs: list[str | None]  # noqa: F811
+) -> None:
+    """A reconnect wave's reader (a few seconds behind, the story known) costs no task: what
+    it missed comes from the window in the same write as the head, exactly the log's replay,
+    then live events once each. A cursor older than the window, or more missed than one write
+    may carry (half the buffer), is replayed by a task, paced by the socket, as before."""
+    server: InProcessServer = serve(live_window_events=12, stream_buffer_bytes=4096)
+    api = server.api()
+    slug = api.story()
+    start = api.newest_id(slug)
+    for n in range(2):
+        api.post(slug, f"Missed {n}")
+    server.settle()
+
+    def resumed(cursor: int) -> list[tuple[int, str, object]]:
+        """What a reader resuming from `cursor` is sent, up to a live post, and that post."""
+        with SSEStream(server.live_url(slug), headers={"Last-Event-ID": str(cursor)}) as stream:
+            replayed = as_triples(stream.events(len(api.events(slug, cursor))))
+            wait_for(lambda: server.hub_count() == 1, what="the reader in the hub")
+            wait_for(lambda: pending_tasks(server) == 0, what="its replay to end")
+            live = api.post(slug, "Live")
+            (event,) = as_triples([stream.next_event()])
+            assert event[2] == live, "the live post, once, after the replay"
+        wait_for(lambda: server.hub_count() == 0, what="the reader to leave")
+        return replayed
+
+    expected = as_triples(api.events(slug, start))
+    assert resumed(start) == expected  # the first asks the log's oldest id: a task
+    assert runs == [str(start)]
+    for cursor in (start, api.newest_id(slug)):  # two missed posts and a live one; nothing missed
+        expected = as_triples(api.events(slug, cursor))
+        assert resumed(cursor) == expected
+    assert runs == [str(start)], "resumed inside the window without a task"
+
+    for n in range(12):  # the window lets `start` go
+        api.post(slug, f"Later {n}")
+    server.settle()
+    expected = as_triples(api.events(slug, start))
+    assert resumed(start) == expected
+    assert runs == [str(start)] * 2, "older than the window: a task reads the log"
+
+    cursor = api.newest_id(slug)
+    for n in range(3):  # about 3 KB: more than half the 4 KB buffer
+        api.post(slug, f"Long {n} " + "x" * 1000)
+    server.settle()
+    expected = as_triples(api.events(slug, cursor))
+    assert resumed(cursor) == expected
+    assert runs == [str(start)] * 2 + [str(cursor)], "more than one write: a task paces the replay"

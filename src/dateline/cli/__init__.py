@@ -70,6 +70,7 @@ def serve(database_url: str | None, host: str | None, port: int | None, workers:
     )
     options: dict[str, Any] = dict(
         host=settings.host, port=settings.port, log_level=settings.log_level, proxy_headers=True,
+        backlog=settings.listen_backlog,  # a wave of readers reconnecting at once
         server_header=False, timeout_graceful_shutdown=2,  # live streams never end by themselves
         # A reader's stream is handed over at its first read; anything else gets the limits on
         # slow and unfinished requests (web/first_read.py, web/server.py).

@@ -117,6 +117,13 @@ class Lookups:
             self._oldest = (first, now)
         return self._oldest[0]
 
+    def known_oldest_id(self) -> int | None:
+        """The log's first id as `oldest_id` last had it, while that is fresh; None when it
+        must be asked again."""
+        if self._oldest is None or time.monotonic() - self._oldest[1] > OLDEST_ID_SECONDS:
+            return None
+        return self._oldest[0]
+
     def forget_oldest(self) -> None:
         """The log was pruned: ask the database for its first id next time."""
         self._oldest = None

@@ -204,6 +204,8 @@ def requested_cursor(scope: Scope) -> str | None:
         if name == b"last-event-id":
             return value.decode("latin-1").strip()
     query_string: bytes = scope.get("query_string", b"")
+    if not query_string:
+        return None  # the usual reader: worth not parsing, a wave of them at once
     query = parse_qs(query_string.decode("latin-1"))
     for key in ("last_event_id", "lastEventID"):
         if key in query:

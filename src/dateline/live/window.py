@@ -116,14 +116,18 @@ class RecentEvents:
         return (self.enabled and audience is Audience.readers
                 and after >= (window.floor if window is not None else self.start))
 
-    def after(self, story_id: int, after: int, audience: Audience, max_bytes: int) -> tuple[list[Held], bool] | None:
+    def after(self, story_id: int, after: int, audience: Audience, max_bytes: int,
+              peek: bool = False) -> tuple[list[Held], bool] | None:
         """The story's events above `after`, at most about `max_bytes` (one at least), and
         whether more follow; None when the window does not reach back that far, or the reader
-        is the newsroom (the replay then reads the log)."""
+        is the newsroom (the replay then reads the log). Counted as served or missed, unless
+        the caller only looks (`peek`) and counts what it does with the answer."""
         if not self.covers(story_id, after, audience):
-            self.missed += 1
+            if not peek:
+                self.missed += 1
             return None
-        self.served += 1
+        if not peek:
+            self.served += 1
         window = self.stories.get(story_id)
         if window is None:
             return [], False  # nothing of the story since the window began

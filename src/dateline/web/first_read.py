@@ -14,12 +14,14 @@ head that arrives in pieces, a body, or one second with nothing sent. Its limits
 when the connection was made, so every promise web/server.py makes about slow and unfinished
 requests holds for every connection. `benchmarks/fanout/accept.py` measures what accepting a
 reader costs (and `benchmarks/fanout/run.py`, as `connect_cpu_us_per_reader`). Any other
-connection pays for this object and its timer once, before it becomes HttpProtocol.
+connection pays for this object once, before it becomes HttpProtocol; the grace's timer is
+one for all the connections of a server (`Waiting`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -30,11 +32,13 @@ from . import handover
 from .server import MAX_HEAD_BYTES, SLOW_AFTER_SECONDS, HttpProtocol
 
 HEAD_END = b"\r\n\r\n"
+log = logging.getLogger("dateline")
 
 
 class _Head:
-    """What the parser reads of a head: the request target and the headers (names lowercased,
-    as uvicorn gives them)."""
+    """What the parser reads of a head: the request target, and of the headers only what a
+    readers' stream reads (`Last-Event-ID`, its name lowercased as uvicorn gives it). A
+    browser sends a dozen others, and a wave of readers would keep each for nothing."""
 
     __slots__ = ("url", "headers", "complete")
 
@@ -47,16 +51,60 @@ class _Head:
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.lower(), value))
+        if len(name) == 13 and name.lower() == b"last-event-id":
+            self.headers.append((b"last-event-id", value))
 
     def on_message_complete(self) -> None:
         self.complete = True
 
 
+class Waiting:
+    """The connections of one server that have sent nothing yet, oldest first, and one timer
+    for them all, set for when the oldest has waited the grace: a wave of readers, each
+    sending its head at once, costs no timer of its own."""
+
+    __slots__ = ("loop", "connections", "timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.connections: dict[FirstRead, None] = {}  # in the order they were made
+        self.timer: asyncio.TimerHandle | None = None
+
+    def add(self, connection: FirstRead) -> None:
+        self.connections[connection] = None
+        if self.timer is None:
+            self.timer = self.loop.call_later(SLOW_AFTER_SECONDS, self._expire)
+
+    def discard(self, connection: FirstRead) -> None:
+        self.connections.pop(connection, None)
+
+    def _expire(self) -> None:
+        """Those that have waited the grace go the ordinary way; the timer is set again for
+        the oldest of the others."""
+        self.timer = None
+        now = time.monotonic()
+        late = []
+        for connection in self.connections:
+            if now - connection.made_at < SLOW_AFTER_SECONDS:
+                wait = connection.made_at + SLOW_AFTER_SECONDS - now
+                self.timer = self.loop.call_later(max(wait, 0.001), self._expire)
+                break
+            late.append(connection)
+        for connection in late:
+            del self.connections[connection]
+        for connection in late:  # each on its own, as a timer of its own would have been
+            try:
+                connection._ordinary(b"")
+            except Exception:
+                log.exception("a connection could not go the ordinary way; closed")
+                if connection.transport is not None:
+                    connection.transport.abort()
+
+
 class FirstRead(asyncio.Protocol):
     """A new connection's protocol until its first read (`dateline serve` passes it as `http=`)."""
 
-    __slots__ = ("config", "server_state", "app_state", "loop", "transport", "made_at", "timer")
+    __slots__ = ("config", "server_state", "app_state", "loop", "transport", "made_at", "waiting")
 
     def __init__(self, config: Config, server_state: Any, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -66,19 +114,21 @@ class FirstRead(asyncio.Protocol):
         self.loop = _loop or asyncio.get_event_loop()
         self.transport: asyncio.Transport | None = None
         self.made_at = 0.0
-        self.timer: asyncio.TimerHandle | None = None
+        # One per server, kept beside uvicorn's own record of its connections.
+        waiting: Waiting | None = getattr(server_state, "first_reads", None)
+        if waiting is None:
+            waiting = server_state.first_reads = Waiting(self.loop)
+        self.waiting = waiting
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport subclass
         self.made_at = time.monotonic()
         self.server_state.connections.add(self)  # a shutdown closes it (`shutdown`)
         # Nothing yet after the grace: the limits of the ordinary way take over from here.
-        self.timer = self.loop.call_later(SLOW_AFTER_SECONDS, self._ordinary, b"")
+        self.waiting.add(self)
 
     def data_received(self, data: bytes) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.waiting.discard(self)
         if not self._reader_stream(data):
             self._ordinary(data)
 
@@ -86,9 +136,7 @@ class FirstRead(asyncio.Protocol):
         return False  # gone before it asked for anything: close
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.waiting.discard(self)
         self.server_state.connections.discard(self)
 
     def shutdown(self) -> None:
@@ -122,7 +170,6 @@ class FirstRead(asyncio.Protocol):
 
     def _ordinary(self, data: bytes) -> None:
         """From here on the connection is `HttpProtocol`'s, as if it had been from the start."""
-        self.timer = None
         transport = self.transport
         if transport is None or transport.is_closing():
             return

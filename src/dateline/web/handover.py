@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 READER_STREAM = re.compile(r"/stories/([^/]+)/live")
 _live_of_app: weakref.WeakKeyDictionary[Any, Live | None] = weakref.WeakKeyDictionary()
+_last: tuple[Any, Live | None] = (None, None)  # the app asked last and its answer, read as one
 
 
 def reader_stream(url: bytes) -> tuple[str, bytes] | None:
@@ -28,8 +29,13 @@ def reader_stream(url: bytes) -> tuple[str, bytes] | None:
 def live_of(app: Any) -> Live | None:
     """The live delivery of the app uvicorn serves, under whatever wraps it (its proxy
     headers middleware): found once per app."""
+    global _last
+    last = _last
+    if app is last[0]:
+        return last[1]  # the one app a process serves: asked once per connection
     if app in _live_of_app:
-        return _live_of_app[app]
+        _last = (app, _live_of_app[app])
+        return _last[1]
     found, inner = None, app
     for _ in range(16):
         found = getattr(getattr(inner, "state", None), "live", None)
@@ -37,4 +43,5 @@ def live_of(app: Any) -> Live | None:
         if found is not None or inner is None:
             break
     _live_of_app[app] = found
+    _last = (app, found)
     return found
