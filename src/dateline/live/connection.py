@@ -35,7 +35,7 @@ from starlette.types import Message
 
 from ..vocabulary import Audience
 from . import sse
-from .replay import replay
+from .replay import batch_bytes, replay
 from .stream import HEADERS, Refusal, StreamSubscriber, admit, ended_after_replay, requested_cursor
 
 if TYPE_CHECKING:
@@ -177,16 +177,25 @@ class ReaderConnection(StreamSubscriber, asyncio.Protocol):
             log.warning("live: stream of %s ended (%s)", slug, exc.__class__.__name__)
             self.end()
 
-    def open_at_once(self, slug: str) -> bool:
-        """`run` for the usual reader, without its task: no cursor, and the story known and
-        live, so there is nothing to wait for. A wave of fresh readers costs no task each."""
+    def _known_story(self, slug: str) -> int | None:
+        """The story's id when nothing needs deciding: looked up already, live, room in the
+        hub, and the reader still there. None: a lookup, a refusal, the end of the story, or
+        gone, which `run` decides."""
         live = self.live
         story_id = live.lookups.cached_story_id(slug)
         if (story_id is None or story_id in live.lookups.ended or live.hub.count >= live.max_streams
                 or self.socket.is_closing()):
-            return False  # a lookup, a refusal, the end of the story, or gone: `run` decides
+            return None
+        return story_id
+
+    def open_at_once(self, slug: str) -> bool:
+        """`run` for the usual reader, without its task: no cursor, and the story known and
+        live, so there is nothing to wait for. A wave of fresh readers costs no task each."""
+        story_id = self._known_story(slug)
+        if story_id is None:
+            return False
         self._open(story_id)
-        self.last_id = live.follower.last_id
+        self.last_id = self.live.follower.last_id
         self.release(self.socket, chunked=True)
         return True
 
@@ -199,17 +208,15 @@ class ReaderConnection(StreamSubscriber, asyncio.Protocol):
         and the hub writes what follows. A reconnect wave, every reader resuming from a
         recent id, then costs no task and no wait per reader."""
         live = self.live
-        story_id = live.lookups.cached_story_id(slug)
-        if (story_id is None or story_id in live.lookups.ended or live.hub.count >= live.max_streams
-                or self.socket.is_closing() or not live.follower.settled
-                or not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18):
+        story_id = self._known_story(slug)
+        after = sse.cursor_id(cursor)
+        if story_id is None or after is None or not live.follower.settled:
             return False
-        after = int(cursor)
         oldest = live.lookups.known_oldest_id()
         if (after > live.follower.last_id or oldest is None or (after and after < oldest - 1)
                 or live.window.hides(story_id, Audience.readers)):
             return False
-        found = live.window.after(story_id, after, Audience.readers, max(1, live.max_pending // 2), peek=True)
+        found = live.window.after(story_id, after, Audience.readers, batch_bytes(live), peek=True)
         if found is None or found[1]:
             return False  # older than the window, or more than one write: the replay paces it
         held = found[0]

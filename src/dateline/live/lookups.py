@@ -15,6 +15,7 @@ from ..db import Database
 from ..stories import events
 from ..stories import story as stories
 from ..vocabulary import Audience
+from . import sse
 
 REPLAY_BATCH = 500
 OLDEST_ID_SECONDS = 10.0
@@ -87,11 +88,12 @@ class Lookups:
         query for all the readers asking at once). No cursor: it asks for what comes next."""
         if not cursor:
             return True
-        if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
+        after = sse.cursor_id(cursor)
+        if after is None:
             return False
         last = await self._once(("last", story_id),
                                 lambda: self.story_last_id(story_id, Audience.readers))
-        return int(cursor) >= last
+        return after >= last
 
     def story_events(self, story_id: int, after: int, audience: Audience, max_bytes: int) -> list[events.Event] | None:
         """One batch of a replay, at most about `max_bytes`, as visible now; None when the

@@ -37,6 +37,11 @@ DRAIN: Message = {"type": "http.response.body", "body": b"", "more_body": True}
 FRESH_SECONDS = 1.0  # how long a replay waits for the follower's read before asking the log itself
 
 
+def batch_bytes(live: Live) -> int:
+    """The most a replay writes at once: half the reader's buffer."""
+    return max(1, live.max_pending // 2)
+
+
 async def replay(live: Live, subscriber: StreamSubscriber, after: int, send: Send,
                  transport: asyncio.WriteTransport | None) -> int | None:
     """Send the story's events after `after`, as visible now, then again what overflowed the
@@ -57,7 +62,7 @@ async def replay(live: Live, subscriber: StreamSubscriber, after: int, send: Sen
 
 async def replay_once(live: Live, subscriber: StreamSubscriber, after: int, send: Send,
                       transport: asyncio.WriteTransport | None, use_window: bool) -> int | None:
-    budget = max(1, live.max_pending // 2)
+    budget = batch_bytes(live)
     while True:
         if subscriber.closed or live.window.hides(subscriber.story_id, subscriber.audience):
             return None

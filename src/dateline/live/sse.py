@@ -17,6 +17,12 @@ def event(event_id: int, type: str, data: str) -> bytes:
     return f"id: {event_id}\nevent: {type}\n{body}\n".encode()
 
 
+def cursor_id(text: str) -> int | None:
+    """A reader's `Last-Event-ID` as an id of the log; None when it cannot be one (not ASCII
+    digits, or longer than the 18 digits any id of the log has)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
 def chunk(frame: bytes) -> bytes:
     """`frame` as one HTTP/1.1 chunk, for streams written straight to their socket."""
     return b"%x\r\n%b\r\n" % (len(frame), frame)

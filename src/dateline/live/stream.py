@@ -341,10 +341,10 @@ class LiveEndpoint:
             return None
         live = self.live
         reason = None
-        if not (requested.isascii() and requested.isdigit()) or len(requested) > 18:
+        cursor = sse.cursor_id(requested)
+        if cursor is None:
             reason = "unreadable"
         else:
-            cursor = int(requested)
             # A reader from another node may be a moment ahead of this one's follower: wait for
             # it (one read of the log for all of them) before asking the database.
             if (cursor > live.follower.last_id and not await live.follower.reach(cursor, REACH_SECONDS)
