@@ -73,18 +73,19 @@ def test_fanout_benchmark_delivers_every_update_once(tmp_path: Path) -> None:
 
 
 def test_accept_benchmark_connects_every_reader_and_counts_the_cpu(tmp_path: Path) -> None:
-    """benchmarks/fanout/accept.py: the accept path's figure alone (Dateline only here)."""
+    """benchmarks/fanout/accept.py: the accept path's figure alone (Dateline and the bare
+    uvloop floor here)."""
     if not Path("/proc/self/stat").exists():
         missing_service("the accept benchmark reads CPU from /proc (Linux only)")
     out = tmp_path / "accept.json"
     done = subprocess.run(
-        [sys.executable, str(RUN.parent / "accept.py"), "--servers", "dateline", "--readers", str(READERS),
+        [sys.executable, str(RUN.parent / "accept.py"), "--servers", "dateline,floor", "--readers", str(READERS),
          "--runs", "2", "--json", str(out)],
         capture_output=True, text=True, timeout=180, cwd=ROOT,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads(out.read_text())
-    assert [r["server"] for r in results] == ["dateline", "dateline"]
+    assert [r["server"] for r in results] == ["dateline", "floor"] * 2
     for result in results:
         assert result["open"] == READERS and result["failed"] == 0
         # Read in 10 ms clock ticks: a few hundred accepts may round to 0, never below.
@@ -93,3 +94,19 @@ def test_accept_benchmark_connects_every_reader_and_counts_the_cpu(tmp_path: Pat
     bad = subprocess.run([sys.executable, str(RUN.parent / "accept.py"), "--servers", "dateline,apache"],
                          capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert bad.returncode == 2 and "unknown server(s): apache" in bad.stderr
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_the_python_share_of_accepting_a_reader_needs_no_task(resume: bool) -> None:
+    """benchmarks/fanout/accept_python.py: every reader joins the hub, a new one and one
+    resuming from the window alike, with no task of its own (and all it missed written)."""
+    done = subprocess.run(
+        [sys.executable, str(RUN.parent / "accept_python.py"), "--readers", str(READERS),
+         *(["--resume"] if resume else [])],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    line = done.stdout.strip().splitlines()[-1]
+    assert f"{READERS} in the hub, 0 tasks" in line, line
+    written = int(line.split("tasks, ")[1].split(" bytes")[0])
+    assert written > 1000 if resume else written == 213, line  # the head, and the three missed updates
