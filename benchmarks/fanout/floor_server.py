@@ -3,7 +3,7 @@
     python benchmarks/fanout/floor_server.py PORT WORKERS [--reuseport]
 
 Each connection's first read is answered with the head of an event stream and its first
-comment (the bytes Dateline writes, 213 with the same `retry:`), and the connection is held
+comment (the bytes Dateline writes, 213 of them), and the connection is held
 open; nothing is parsed, looked up or kept but the transport. WORKERS processes share one
 listening socket, as `dateline serve --workers` shares uvicorn's; with `--reuseport` each has a
 socket of its own (SO_REUSEPORT), as nginx's `listen … reuseport` in the Nchan benchmark. Any
@@ -22,12 +22,10 @@ import sys
 
 import uvloop
 
+from dateline.live.connection import OPENINGS
+
 STREAM = b"/stories/"
-HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
-        b"cache-control: no-cache, no-store\r\nx-accel-buffering: no\r\nx-content-type-options: nosniff\r\n"
-        b"transfer-encoding: chunked\r\n\r\n")
-FIRST = b"retry: 4321\n\n: live\n\n"
-OPENING = HEAD + b"%x\r\n%b\r\n" % (len(FIRST), FIRST)
+OPENING = OPENINGS[len(OPENINGS) // 2]  # the very bytes Dateline opens a stream with
 OTHER = b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n"
 
 

@@ -48,7 +48,8 @@ END = b"0\r\n\r\n"
 
 # The stream's head and first comment, with one of these reconnection delays (`sse.retry`'s
 # spread, in steps of 10 ms), made once: a wave of readers is told them at no cost each.
-OPENINGS = [HEAD + b"\r\n" + sse.chunk(b"retry: %d\n\n: live\n\n" % ms) for ms in range(2000, 6001, 10)]
+OPENINGS = [HEAD + b"\r\n" + sse.chunk(sse.retry_exactly(ms) + sse.LIVE)
+            for ms in range(sse.RETRY_MS[0], sse.RETRY_MS[1] + 1, 10)]
 
 
 def opening() -> bytes:
@@ -252,7 +253,8 @@ def take_over(live: Live, transport: asyncio.Transport, server_state: Any, slug:
     transport.set_protocol(connection)
     server_state.connections.add(connection)
     cursor = requested_cursor({"headers": headers, "query_string": query_string})
-    if connection.open_at_once(slug) if cursor is None else connection.resume_at_once(slug, cursor):
+    opened = connection.open_at_once(slug) if cursor is None else connection.resume_at_once(slug, cursor)
+    if opened:
         return connection
     task = asyncio.get_running_loop().create_task(connection.run(slug, cursor))
     server_state.tasks.add(task)

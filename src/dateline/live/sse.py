@@ -31,9 +31,17 @@ def chunk(frame: bytes) -> bytes:
 HEARTBEAT_CHUNK = chunk(HEARTBEAT)
 
 
-def retry(low_ms: int = 2000, high_ms: int = 6000) -> bytes:
+RETRY_MS = (2000, 6000)  # a stream's reconnection delay, at random between these
+LIVE = b": live\n\n"  # the comment that opens a stream, after its delay
+
+
+def retry(low_ms: int = RETRY_MS[0], high_ms: int = RETRY_MS[1]) -> bytes:
     """A reconnection delay, spread so that a mass disconnect does not come back as one wave."""
-    return f"retry: {random.randint(low_ms, high_ms)}\n\n".encode()  # noqa: S311 - jitter, not a secret
+    return retry_exactly(random.randint(low_ms, high_ms))  # noqa: S311 - jitter, not a secret
+
+
+def retry_exactly(ms: int) -> bytes:
+    return b"retry: %d\n\n" % ms
 
 
 def reset(current_id: int, reason: str) -> bytes:

@@ -289,7 +289,7 @@ class LiveEndpoint:
             return await refuse(send, story_id)
 
         await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
-        await send({"type": "http.response.body", "body": sse.retry() + b": live\n\n", "more_body": True})
+        await send({"type": "http.response.body", "body": sse.retry() + sse.LIVE, "more_body": True})
         direct = direct_connection(send)
         subscriber = StreamSubscriber(story_id, 0, live.max_pending, self.audience)
         subscriber.session_id = session_id
