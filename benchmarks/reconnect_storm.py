@@ -26,6 +26,11 @@ the statements the two surviving nodes sent to the database (`database.queries` 
 `/healthz`, sampled every second): the peak per second and the total over the storm, beside
 a quiet second before it. It runs twice, with the window of recent events (the default) and
 without it (`DATELINE_LIVE_WINDOW_EVENTS=0`: every replay reads the log), side by side.
+
+It also says when 10, 50, 90, 99 and 100 % of the missed updates had arrived, and where the
+machine's CPU went from the kill to the last delivery (/proc: the survivors' processes, the
+load clients, everything else). `--profile S` samples one of node B's processes with py-spy,
+`--perf FILE` the whole machine with perf.
 """
 
 from __future__ import annotations
@@ -35,18 +40,22 @@ import json
 import math
 import os
 import platform
+import resource
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "fanout"))
 
+import procstats  # noqa: E402
 import run as fanout  # noqa: E402
 import scratch_database  # noqa: E402
 import servers  # noqa: E402
@@ -55,7 +64,8 @@ from run import LoadClientProcess, progress  # noqa: E402
 REDIS_URL = os.environ.get("DATELINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DATABASE = "dateline_storm"
 READERS_PER_CLIENT = 10_000
-READERS_PER_PROCESS = 15_000  # what a node is given processes for (each may hold 19,000)
+READERS_PER_PROCESS = 15_000  # what a node is given processes for, by default (20,000 open files each)
+HEADROOM = 4_000  # streams a process may hold beyond its share: the kernel does not spread a burst evenly
 
 
 class Node(servers.Server):
@@ -73,6 +83,10 @@ class Node(servers.Server):
         self._spawn([*dateline_command(), "serve", "--workers", str(self.processes), "--port", str(self.port)],
                     self.env)
         self._wait_until_up("/healthz")
+
+    def worker_pids(self) -> list[int]:
+        assert self.process is not None
+        return super().worker_pids() if self.processes > 1 else [self.process.pid]
 
     def queries(self) -> int | None:
         try:
@@ -132,7 +146,7 @@ def run_storm(args: argparse.Namespace, window: bool, scratch: Path) -> dict[str
         **os.environ,
         "DATELINE_DATABASE_URL": url,
         "DATELINE_BROKER": f"{REDIS_URL}?channel=dateline.storm.{os.getpid()}",
-        "DATELINE_MAX_STREAMS": "19000",  # what a process may hold here (20,000 open files)
+        "DATELINE_MAX_STREAMS": str(args.readers_per_process + HEADROOM),
         "DATELINE_LIVE_WINDOW_EVENTS": "10000" if window else "0",
         "DATELINE_LOG_LEVEL": "warning",
     }
@@ -142,8 +156,8 @@ def run_storm(args: argparse.Namespace, window: bool, scratch: Path) -> dict[str
     run("user", "add", "bench", "--role", "editor")
     token = run("token", "create", "bench")
     mode = "window" if window else "no-window"
-    a = Node(f"{mode}-a", max(2, math.ceil(args.readers / READERS_PER_PROCESS)), scratch, env)
-    each = math.ceil(args.readers / args.survivors / READERS_PER_PROCESS)
+    a = Node(f"{mode}-a", max(2, math.ceil(args.readers / args.readers_per_process)), scratch, env)
+    each = math.ceil(args.readers / args.survivors / args.readers_per_process)
     survivors = [Node(f"{mode}-{chr(ord('b') + i)}", each, scratch, env) for i in range(args.survivors)]
     b = survivors[0]
     nodes = [a, *survivors]
@@ -187,12 +201,15 @@ def run_storm(args: argparse.Namespace, window: bool, scratch: Path) -> dict[str
             connect_seconds = round(time.monotonic() - started, 2)
         assert opened == args.readers, f"only {opened} of {args.readers} readers connected to node A"
 
-        def wait_delivered(total: int, stall: float, until: float) -> dict[str, float]:
+        def wait_delivered(total: int, stall: float, until: float,
+                           timeline: list[tuple[float, int, int]] | None = None) -> dict[str, float]:
             seen: dict[str, float] = {}
             last_change, last = time.monotonic(), -1
             while time.monotonic() < until:
                 open_now, delivered, _ = progress(clients)
                 now = time.monotonic()
+                if timeline is not None:
+                    timeline.append((now, open_now, delivered))
                 if open_now >= args.readers and "all_back" not in seen:
                     seen["all_back"] = now
                 if delivered >= total:
@@ -215,12 +232,25 @@ def run_storm(args: argparse.Namespace, window: bool, scratch: Path) -> dict[str
         sampler.start()
         time.sleep(3.5)  # quiet seconds: the nodes' own polls and health checks
         quiet_until = time.monotonic()
+        survivor_pids = [pid for node in survivors for pid in procstats.descendants(node.process.pid)]
+        client_pids = [client.process.pid for client in clients]
+        cpu_before = cpu_now(survivor_pids, client_pids)
+        timeline: list[tuple[float, int, int]] = []
+        perf = ["perf", "record", "-a", "-g", "-q", "-o", str(args.perf)]
+        recorder = (subprocess.Popen(perf, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+                    if args.perf and window else None)
+        profiler = fanout.start_profiler(b, args.profile, scratch) if args.profile and window else None
         kill_ns, killed = time.time_ns(), time.monotonic()
         a.kill()
         for _ in range(args.missed):
             post()
-        seen = wait_delivered(args.readers * updates, 30, killed + args.timeout)
+        seen = wait_delivered(args.readers * updates, 30, killed + args.timeout, timeline)
         done = time.monotonic()
+        cpu = cpu_spent(cpu_before, cpu_now(survivor_pids, client_pids), done - killed)
+        if recorder is not None:
+            recorder.send_signal(signal.SIGINT)
+            recorder.wait(60)
+        profile = fanout.finish_profiler(profiler) if profiler is not None else None
         time.sleep(2.5)  # the last samples
         sampler.stopping.set()
         sampler.join(5)
@@ -243,6 +273,10 @@ def run_storm(args: argparse.Namespace, window: bool, scratch: Path) -> dict[str
             "queries_in_storm": sampler.total(killed, done),
             "queries_quiet_per_second": round(max(quiet)) if quiet else None,
             **total, "bad_statuses": statuses,
+            "timeline": wave_timeline(timeline, killed, args.readers, args.readers * (1 + args.live),
+                                      args.readers * args.missed),
+            "cpu_seconds_in_storm": cpu,
+            **({"profile": profile} if profile else {}),
         }
     finally:
         sampler.stopping.set()
@@ -253,10 +287,61 @@ def run_storm(args: argparse.Namespace, window: bool, scratch: Path) -> dict[str
         scratch_database.drop(DATABASE)
 
 
-def nchan_accepts(readers: int, scratch: Path) -> float:
+def allow_open_files(needed: int) -> None:
+    """Raise this process's open-file limit, which the nodes and Nchan inherit, to `needed`."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
+        except (ValueError, OSError):
+            sys.exit(f"--readers-per-process needs {needed} open files a process; the limit is {hard} "
+                     "(raise it with `ulimit -Hn`, or run as root)")
+
+
+def machine_cpu() -> dict[str, float]:
+    """Seconds of CPU time the whole machine has spent so far, by kind (/proc/stat, all cores)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:8]]
+    ticks = dict(zip(("user", "nice", "system", "idle", "iowait", "irq", "softirq"), fields, strict=True))
+    return {kind: n / procstats.CLOCK_TICKS for kind, n in ticks.items()}
+
+
+def cpu_now(survivors: list[int], clients: list[int]) -> dict[str, float]:
+    return {**machine_cpu(), "survivors": procstats.cpu_seconds(survivors),
+            "clients": procstats.cpu_seconds(clients)}
+
+
+def cpu_spent(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    """Where the machine's CPU went from the kill to the last delivery: the survivors' processes,
+    the load clients, the kernel's softirq work (much of loopback TCP) and everything else
+    (the databases, Redis, the kernel tearing down the killed node's sockets), and what was idle."""
+    spent = {kind: after[kind] - before[kind] for kind in after}
+    busy = sum(spent[k] for k in ("user", "nice", "system", "irq", "softirq"))
+    return {"wall": round(seconds, 2), "available": round(seconds * (os.cpu_count() or 1), 2),
+            "idle": round(spent["idle"] + spent["iowait"], 2), "busy": round(busy, 2),
+            "survivors": round(spent["survivors"], 2), "clients": round(spent["clients"], 2),
+            "softirq": round(spent["softirq"], 2),
+            "other": round(busy - spent["survivors"] - spent["clients"], 2)}
+
+
+def wave_timeline(samples: list[tuple[float, int, int]], killed: float, readers: int, delivered_before: int,
+                  missed: int) -> dict[str, dict[str, float | None]]:
+    """When a share of the readers were back (open again), and when that share of the missed
+    updates had been delivered, in seconds after the kill."""
+    def first(share: float, value: Callable[[tuple[float, int, int]], float]) -> float | None:
+        return next((round(t - killed, 2) for t, *_ in filter(lambda s: value(s) >= share, samples)), None)
+
+    shares = (0.1, 0.5, 0.9, 0.99, 1.0)
+    back = {f"{share:.0%}": first(share, lambda s: s[1] / readers) for share in shares}
+    caught_up = {f"{share:.0%}": first(share, lambda s: (s[2] - delivered_before) / missed if missed else 1.0)
+                 for share in shares}
+    return {"back": back, "delivered": caught_up}
+
+
+def nchan_accepts(readers: int, per_process: int, scratch: Path) -> float:
     """Seconds for Nchan, with as many workers as node A, to accept `readers` fresh
     subscribers from the same load clients: from the first connect to the last response head."""
-    nchan = servers.Nchan(max(2, math.ceil(readers / READERS_PER_PROCESS)), scratch)
+    nchan = servers.Nchan(max(2, math.ceil(readers / per_process)), scratch)
     count = (readers + READERS_PER_CLIENT - 1) // READERS_PER_CLIENT
     clients = []
     try:
@@ -288,15 +373,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--survivors", type=int, default=2, help="nodes the readers come back to")
     parser.add_argument("--nchan", action="store_true", help="first time Nchan accepting as many fresh readers")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--perf", type=Path, metavar="FILE",
+                        help="record the whole machine (`perf record -a -g`) from the kill to the last delivery "
+                             "of the run with the window, into FILE; read it with `perf report -i FILE`")
+    parser.add_argument("--profile", type=float, metavar="S",
+                        help="py-spy one of node B's processes for S seconds from the kill (the run with the window)")
+    parser.add_argument("--readers-per-process", type=int, default=READERS_PER_PROCESS,
+                        help="how many readers a node (and Nchan) is given a process for; past 15,000 the open-file "
+                             "limit must allow more than 20,000 (as root the run raises it)")
     parser.add_argument("--client", choices=fanout.CLIENTS, default="c",
                         help="the load client: compiled from fanout/loadclient.c (default) or fanout/loadclient.py")
     args = parser.parse_args(argv)
     fanout.client_kind = args.client
+    allow_open_files(args.readers_per_process + HEADROOM + 1_000)
+    if args.perf and not shutil.which("perf"):
+        sys.exit("--perf needs perf (apt-get install linux-perf)")
     results = []
     reference = None
     with tempfile.TemporaryDirectory(prefix="dateline-storm-") as tmp:
         if args.nchan:
-            reference = nchan_accepts(args.readers, Path(tmp))
+            reference = nchan_accepts(args.readers, args.readers_per_process, Path(tmp))
             print(json.dumps({"nchan_accepts_seconds": reference}), flush=True)
         for window in (True, False):
             if args.only and args.only != ("window" if window else "no-window"):
@@ -313,6 +409,14 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['first_connect_seconds']} s | "
               f"{r['queries_peak_per_second']} | {r['queries_in_storm']} | {r['queries_quiet_per_second']} | "
               f"{r['missing']} | {r['duplicates'] + r['id_mismatch']} |")
+    for r in results:
+        back, delivered, cpu = r["timeline"]["back"], r["timeline"]["delivered"], r["cpu_seconds_in_storm"]
+        print(f"\n{r['mode']}, seconds after the kill: readers back " +
+              ", ".join(f"{k} at {v}" for k, v in back.items()) + "; missed updates delivered " +
+              ", ".join(f"{k} at {v}" for k, v in delivered.items()))
+        print(f"{r['mode']}, CPU from the kill to the last delivery: {cpu['busy']} of {cpu['available']} "
+              f"core-seconds busy: survivors {cpu['survivors']}, load clients {cpu['clients']}, "
+              f"everything else {cpu['other']} (softirq, in any of them, {cpu['softirq']})")
     if reference is not None:
         print(f"\nNchan accepting {args.readers} fresh subscribers, same run: {reference} s"
               + "".join(f"; {r['mode']}: caught up in {r['catch_up_seconds'] / reference:.2f}× that" for r in results))

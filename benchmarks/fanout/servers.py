@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -281,14 +282,14 @@ class SseStarlette(Server):
 NGINX_CONF = """\
 load_module {module};
 worker_processes {workers};
-worker_rlimit_nofile 20000;
+worker_rlimit_nofile {nofile};
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 daemon off;
 master_process on;
 
 events {{
-    worker_connections 19800;
+    worker_connections {connections};
 }}
 
 http {{
@@ -338,8 +339,10 @@ class Nchan(Server):
             raise Unavailable("nginx with the Nchan module is not installed "
                               "(apt-get install nginx-light libnginx-mod-nchan)")
         conf = self.scratch / "nginx.conf"
+        nofile = max(20_000, resource.getrlimit(resource.RLIMIT_NOFILE)[1])  # as `dateline serve` takes
         conf.write_text(NGINX_CONF.format(module=NGINX_MODULE, workers=self.workers, prefix=self.scratch,
-                                          port=self.port, backlog=LISTEN_BACKLOG))
+                                          port=self.port, backlog=LISTEN_BACKLOG, nofile=nofile,
+                                          connections=nofile - 200))
         self._spawn([nginx, "-p", str(self.scratch), "-c", str(conf), "-e", str(self.scratch / "error.log")])
         self._wait_until_up("/health")
 

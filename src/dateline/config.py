@@ -168,6 +168,12 @@ class Settings:
         "connection the queue has no room for is dropped, and tried again only a second or more later.",
         _positive_int,
     )
+    listen_reuseport: bool = _setting(
+        True, "With several processes on Linux, give each its own listening socket (SO_REUSEPORT), "
+        "so that each connection wakes one process, not all of them. A process that stops resets the "
+        "connections still waiting in its own queue (unless net.ipv4.tcp_migrate_req is 1); readers "
+        "come back at once, as after any dropped connection. 0: one socket shared by all.", _bool,
+    )
     broker: str = _setting(  # checked in validate()
         "local",
         "How server processes learn of each other's new events: `local` (processes on one machine), "

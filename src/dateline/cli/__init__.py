@@ -48,8 +48,10 @@ def serve(database_url: str | None, host: str | None, port: int | None, workers:
           broker: str | None) -> None:
     """Run the server (the database must be initialised with `dateline init`)."""
     import uvicorn
+    from uvicorn.supervisors.multiprocess import Multiprocess
 
     from ..app import create_app
+    from ..web import listening
     from ..web.first_read import FirstRead
 
     settings = _settings(database_url=database_url, host=host, port=port, workers=workers, broker=broker)
@@ -90,7 +92,21 @@ def serve(database_url: str | None, host: str | None, port: int | None, workers:
     db.dispose()
     # Each worker builds its own app from the environment: hand it the options given here.
     os.environ.update({env_name(k): str(getattr(settings, k)) for k in ("database_url", "host", "port", "broker")})
-    uvicorn.run("dateline.app:create_app", factory=True, workers=count, **options)
+    if not (settings.listen_reuseport and listening.available()):
+        uvicorn.run("dateline.app:create_app", factory=True, workers=count, **options)
+        return
+    # What uvicorn.run does for several workers, with a listening socket for each (web/listening.py).
+    config = uvicorn.Config("dateline.app:create_app", factory=True, workers=count, **options)
+    try:
+        reserved = listening.reserve(settings.host, settings.port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+    try:
+        Multiprocess(config, sockets=[listening.OwnSocket(reserved)]).run()  # type: ignore[list-item]
+    except KeyboardInterrupt:
+        pass
+    finally:
+        reserved.close()
 
 
 @main.command()
