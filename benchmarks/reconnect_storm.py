@@ -295,7 +295,7 @@ def allow_open_files(needed: int) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
         except (ValueError, OSError):
             sys.exit(f"--readers-per-process needs {needed} open files a process; the limit is {hard} "
-                     "(raise it with `ulimit -Hn`, or run as root)")
+                     "(raise it with `ulimit -Hn` first, or run with CAP_SYS_RESOURCE)")
 
 
 def machine_cpu() -> dict[str, float]:
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="py-spy one of node B's processes for S seconds from the kill (the run with the window)")
     parser.add_argument("--readers-per-process", type=int, default=READERS_PER_PROCESS,
                         help="how many readers a node (and Nchan) is given a process for; past 15,000 the open-file "
-                             "limit must allow more than 20,000 (as root the run raises it)")
+                             "limit must allow more than 20,000 (the run raises it where it may, with CAP_SYS_RESOURCE)")
     parser.add_argument("--client", choices=fanout.CLIENTS, default="c",
                         help="the load client: compiled from fanout/loadclient.c (default) or fanout/loadclient.py")
     args = parser.parse_args(argv)

@@ -1,9 +1,10 @@
 """The listening sockets of `dateline serve --workers N`: one per worker process, on Linux.
 
 With one socket shared by every worker, each new connection wakes every worker, and all but
-one find nothing to accept. At six workers on two cores that costs more than accepting the
-reader itself (docs/performance.md, "One listening socket per process"). With a socket each
-(SO_REUSEPORT), the kernel hands each connection to one worker, spread evenly by address.
+one find nothing to accept. At six workers on two cores that made a bare server's accepting a
+reader up to 74 % dearer (docs/performance.md, "One listening socket per process"). With a
+socket each (SO_REUSEPORT), the kernel hands each connection to one worker, spread evenly by
+address.
 
 uvicorn's supervisor gives each worker, pickled, whatever it was given as the sockets to serve.
 It is given an `OwnSocket`, which unpickles in each worker as a new socket of that worker's own,
