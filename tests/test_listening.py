@@ -53,10 +53,11 @@ def holders(inodes: list[int]) -> set[int]:
     return pids
 
 
-def wait_for(condition, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+def wait_for(condition, timeout: float = 60.0, what: str = "") -> None:  # type: ignore[no-untyped-def]
+    """A worker starts in about 1.5 s on an idle machine, and many times that beside a busy suite."""
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, f"timed out: {what() if callable(what) else what}"
         time.sleep(0.1)
 
 
@@ -82,7 +83,9 @@ def test_each_worker_listens_on_a_socket_of_its_own(migrated_sqlite_url: str) ->
         # A worker that dies is replaced, and the replacement listens on a socket of its own.
         victim = next(iter(owners))
         os.kill(victim, signal.SIGKILL)
-        wait_for(lambda: victim not in (now := holders(listeners(server.port))) and len(now) == 3)
+        wait_for(lambda: victim not in (now := holders(listeners(server.port))) and len(now) == 3,
+                 what=lambda: f"killed {victim}; listening now: {holders(listeners(server.port))}, "
+                              f"workers: {workers_of(server)}")
         assert len(listeners(server.port)) == 3
         for _ in range(30):
             assert httpx.get(server.base_url + "/healthz", timeout=5).status_code == 200
