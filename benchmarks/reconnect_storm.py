@@ -327,14 +327,20 @@ def cpu_spent(before: dict[str, float], after: dict[str, float], seconds: float)
 def wave_timeline(samples: list[tuple[float, int, int]], killed: float, readers: int, delivered_before: int,
                   missed: int) -> dict[str, dict[str, float | None]]:
     """When a share of the readers were back (open again), and when that share of the missed
-    updates had been delivered, in seconds after the kill."""
-    def first(share: float, value: Callable[[tuple[float, int, int]], float]) -> float | None:
-        return next((round(t - killed, 2) for t, *_ in filter(lambda s: value(s) >= share, samples)), None)
+    updates had been delivered, in seconds after the kill.
+
+    The clients count a reader open until they have read the end of its stream, so the first
+    samples still show the killed node's readers: readers count as back only from the sample
+    with the fewest open, when the clients had seen the kill."""
+    def first(share: float, value: Callable[[tuple[float, int, int]], float],
+              among: list[tuple[float, int, int]]) -> float | None:
+        return next((round(t - killed, 2) for t, *_ in filter(lambda s: value(s) >= share, among)), None)
 
     shares = (0.1, 0.5, 0.9, 0.99, 1.0)
-    back = {f"{share:.0%}": first(share, lambda s: s[1] / readers) for share in shares}
-    caught_up = {f"{share:.0%}": first(share, lambda s: (s[2] - delivered_before) / missed if missed else 1.0)
-                 for share in shares}
+    trough = min(range(len(samples)), key=lambda i: samples[i][1], default=0)
+    back = {f"{share:.0%}": first(share, lambda s: s[1] / readers, samples[trough:]) for share in shares}
+    delivered = lambda s: (s[2] - delivered_before) / missed if missed else 1.0  # noqa: E731
+    caught_up = {f"{share:.0%}": first(share, delivered, samples) for share in shares}
     return {"back": back, "delivered": caught_up}
 
 
@@ -380,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="py-spy one of node B's processes for S seconds from the kill (the run with the window)")
     parser.add_argument("--readers-per-process", type=int, default=READERS_PER_PROCESS,
                         help="how many readers a node (and Nchan) is given a process for; past 15,000 the open-file "
-                             "limit must allow more than 20,000 (the run raises it where it may, with CAP_SYS_RESOURCE)")
+                             "limit must allow more than 20,000 (raised where CAP_SYS_RESOURCE allows)")
     parser.add_argument("--client", choices=fanout.CLIENTS, default="c",
                         help="the load client: compiled from fanout/loadclient.c (default) or fanout/loadclient.py")
     args = parser.parse_args(argv)
