@@ -235,6 +235,12 @@ def table_counts(db: Database) -> dict[str, int]:
         return {t.name: conn.execute(text(f"SELECT count(*) FROM {t.name}")).scalar_one() for t in metadata.sorted_tables}
 
 
+def past_this_second() -> None:
+    """Wait until the second of every change made so far is over: only then may an answer
+    carry `Last-Modified` (web/http_cache.py)."""
+    time.sleep(1.001 - time.time() % 1)
+
+
 # --- real server processes ----------------------------------------------------------------
 
 

@@ -8,16 +8,19 @@ with the page rendered afresh, or with the file on disk.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import re
 import time
+from datetime import datetime, timedelta, timezone
 
 import brotli
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import Site
+from conftest import Site, past_this_second
 from dateline.reader.page_cache import CachedPage, PageCache
+from dateline.times import http_date
 from dateline.web.assets import STATIC
 from dateline.web.compression import Encoded, accepted
 
@@ -111,6 +114,40 @@ def test_the_page_cache_holds_what_its_limits_allow() -> None:
     assert list(cache.pages) == ["b", "d"] and cache.bytes == 1000
     cache.put("e", page(5000))  # bigger than the whole cache: served, never held
     assert "e" not in cache.pages and cache.bytes == 1000
+
+
+def test_a_date_is_given_only_once_the_second_of_its_change_is_over() -> None:
+    """HTTP dates are whole seconds: within the second of a change, another change could come
+    under the same date (web/http_cache.py)."""
+    def answers(modified: datetime, **asked: str) -> list[tuple[int, dict[bytes, bytes]]]:
+        page = CachedPage('W/"v1"', Encoded.of(b"<p>x</p>" * 50), {
+            "Content-Type": "text/html", "Last-Modified": http_date(modified), "Cache-Control": "no-cache"}, 7, 1)
+        cache = PageCache(lambda story_id, version: True, door=lambda scope: "key")
+        cache.put("key", page)
+        sent: list[dict[str, object]] = []
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        headers = [(b"accept-encoding", b"br"), *((k.replace("_", "-").encode(), v.encode()) for k, v in asked.items())]
+        assert asyncio.run(cache.answer({"type": "http", "method": "GET", "headers": headers}, send))
+        ordinary = page.response("br")
+        door = (int(sent[0]["status"]), dict(sent[0]["headers"]))  # type: ignore[call-overload]
+        return [door, (ordinary.status_code, {k: v for k, v in ordinary.raw_headers})]
+
+    now = datetime.now(timezone.utc)
+    assert http_date(now.replace(microsecond=300_000)) == http_date(now.replace(microsecond=0) + timedelta(seconds=1))
+    for status, headers in answers(now + timedelta(seconds=3)):  # its second is not over
+        assert status == 200 and b"last-modified" not in headers and headers[b"etag"] == b'W/"v1"'
+    past = now - timedelta(seconds=3, microseconds=now.microsecond - 250_000)
+    for status, headers in answers(past):
+        assert status == 200 and headers[b"last-modified"] == http_date(past).encode()
+    # The date rounded up to the second: a 304 for it, and for a later date; not for the second before.
+    assert answers(past, if_modified_since=http_date(past))[0][0] == 304
+    assert answers(past, if_modified_since=http_date(past + timedelta(seconds=5)))[0][0] == 304
+    assert answers(past, if_modified_since=http_date(past - timedelta(seconds=1)))[0][0] == 200
+    status, headers = answers(now + timedelta(seconds=3), if_none_match='W/"v1"')[0]
+    assert status == 304 and b"last-modified" not in headers and headers[b"etag"] == b'W/"v1"'
 
 
 def test_accept_encoding_is_read_as_the_rfc_says() -> None:
@@ -241,6 +278,7 @@ def test_newsroom_only_events_leave_the_page_answered_at_the_door(client: TestCl
 def test_feeds_and_framed_views_are_answered_at_the_door_exactly_as_the_ordinary_way(
         client: TestClient, site: Site, live_story: str, path: str) -> None:
     post(client, site, live_story, "Polling stations close.")
+    past_this_second()  # for the Last-Modified
     path = path.format(slug=live_story)
     cache = client.app.state.pages  # type: ignore[attr-defined]
     ordinary = raw(client, path, "br")

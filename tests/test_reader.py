@@ -11,7 +11,7 @@ import pytest
 
 from fastapi.testclient import TestClient
 
-from conftest import Site
+from conftest import Site, past_this_second
 
 
 def post(client: TestClient, site: Site, slug: str, **fields: object) -> dict[str, object]:
@@ -64,6 +64,7 @@ def test_missing_pages_are_html_not_json(client: TestClient) -> None:
 
 
 def test_pages_revalidate_cheaply_and_change_with_the_story(client: TestClient, site: Site, live_story: str) -> None:
+    past_this_second()  # for the Last-Modified (web/http_cache.py)
     first = client.get(f"/stories/{live_story}")
     etag = first.headers["ETag"]
     assert "max-age" in first.headers["Cache-Control"] and first.headers["Last-Modified"].endswith("GMT")
@@ -75,6 +76,7 @@ def test_pages_revalidate_cheaply_and_change_with_the_story(client: TestClient, 
 
 def test_pages_answer_head_as_caches_and_monitors_ask(client: TestClient, site: Site, live_story: str) -> None:
     entry = post(client, site, live_story, body="News")
+    past_this_second()
     for path in ["/", f"/stories/{live_story}", f"/stories/{live_story}/entries/{entry['id']}"]:
         full = client.get(path)
         head = client.head(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from email.utils import format_datetime
 
@@ -20,5 +21,6 @@ def iso_or_none(value: datetime | None) -> str | None:
 
 
 def http_date(moment: datetime) -> str:
-    """For `Last-Modified`: "Wed, 25 Nov 2026 21:42:07 GMT"."""
-    return format_datetime(moment.astimezone(timezone.utc), usegmt=True)
+    """For `Last-Modified`: "Wed, 25 Nov 2026 21:42:08 GMT" for 21:42:07.3, rounded up to the
+    second (`web/http_cache.py` says why)."""
+    return format_datetime(datetime.fromtimestamp(math.ceil(moment.timestamp()), timezone.utc), usegmt=True)

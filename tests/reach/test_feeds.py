@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from email.utils import formatdate
 
 import feedparser
+import pytest
 import jsonschema_rs
 from fastapi.testclient import TestClient
 
-from conftest import Site
+from conftest import Site, past_this_second
 
 ORIGIN = "http://testserver"
 # What JSON Feed 1.1 requires (version, title, items; each item an id and some content) and
@@ -117,6 +119,7 @@ def test_photo_links_in_a_feed_are_absolute(client: TestClient, site: Site, live
 
 def test_a_polling_feed_reader_gets_304(client: TestClient, site: Site, live_story: str) -> None:
     post(client, site, live_story, body="First.")
+    past_this_second()
     for path in (f"/stories/{live_story}/feed.atom", f"/stories/{live_story}/feed.json", "/feed.atom", "/feed.json",
                  "/sitemap.xml"):
         first = client.get(path)
@@ -129,6 +132,31 @@ def test_a_polling_feed_reader_gets_304(client: TestClient, site: Site, live_sto
     post(client, site, live_story, body="Second.")
     again = client.get(f"/stories/{live_story}/feed.atom", headers={"If-None-Match": etag})
     assert again.status_code == 200 and "Second." in again.text
+
+
+@pytest.mark.parametrize("path", ["/stories/{slug}/feed.atom", "/stories/{slug}/feed.json", "/feed.atom",
+                                  "/stories/{slug}", "/api/v1/stories/{slug}/events"])
+def test_a_poller_with_a_date_never_misses_a_change_made_in_the_same_second(
+        client: TestClient, site: Site, live_story: str, path: str) -> None:
+    """HTTP dates are whole seconds, and a poller without the ETag revalidates with the
+    date it was given, or with the answer's `Date` when it was given none. Each change here
+    follows the poller's copy within milliseconds, mostly in the same second."""
+    path = path.format(slug=live_story)
+    for n in range(4):
+        if n == 3:  # and once the second is over, the date is given and serves its purpose
+            past_this_second()
+        asked = formatdate(usegmt=True)  # what the answer's Date says, or a second earlier
+        copy = client.get(path)
+        assert copy.status_code == 200
+        assert n < 3 or "last-modified" in copy.headers
+        since = copy.headers.get("last-modified", asked)
+        post(client, site, live_story, body=f"Change {n}.")
+        again = client.get(path, headers={"If-Modified-Since": since})
+        assert again.status_code == 200 and again.headers["etag"] != copy.headers["etag"], (n, since, again.headers)
+        assert path == "/feed.atom" or f"Change {n}." in again.text  # the site's feed lists stories
+    past_this_second()
+    latest = client.get(path)
+    assert client.get(path, headers={"If-Modified-Since": latest.headers["last-modified"]}).status_code == 304
 
 
 def test_feeds_are_compressed_when_asked(client: TestClient, site: Site, live_story: str) -> None:

@@ -65,11 +65,14 @@ class CachedPage:
     checked_at: float = field(default_factory=time.monotonic)
     # Whole header lists for the door, built once: (identity, gzip, br, 304).
     raw: tuple[list[tuple[bytes, bytes]], ...] = ()
+    undated: tuple[list[tuple[bytes, bytes]], ...] = ()  # the same, until `Last-Modified` may be sent
     modified: datetime | None = None  # its Last-Modified, for a door's If-Modified-Since
+    dated_from: float = 0.0  # when an answer may carry it (`web/http_cache.py`)
 
     def __post_init__(self) -> None:
         if (last_modified := self.headers.get("Last-Modified")) is not None:
-            self.modified = parsedate_to_datetime(last_modified)
+            self.modified = parsedate_to_datetime(last_modified)  # already rounded up to the second
+            self.dated_from = self.modified.timestamp()
         common = [(k.lower().encode(), v.encode()) for k, v in self.headers.items()]
         common.append((b"etag", self.etag.encode()))
         if not any(name == b"vary" for name, _ in common):
@@ -84,13 +87,15 @@ class CachedPage:
             lists.append([*common, *extra, (b"content-length", str(len(body)).encode())])
         not_modified = [(n, v) for n, v in common if n in (b"etag", b"cache-control", b"vary", b"last-modified")]
         self.raw = (*lists, not_modified)
-
+        self.undated = tuple([field for field in fields if field[0] != b"last-modified"] for fields in self.raw)
 
     def response(self, accept_encoding: str | None) -> Response:
         """This page as the ordinary way answers it, with the headers the door sends (the
         security headers are the middleware's there)."""
         coding, body = self.encoded.pick(accept_encoding)
         headers = {"Vary": "Accept-Encoding", **self.headers, "ETag": self.etag}
+        if time.time() < self.dated_from:
+            del headers["Last-Modified"]
         if coding:
             headers["Content-Encoding"] = coding
         return Response(body, media_type=headers.pop("Content-Type"), headers=headers)
@@ -151,17 +156,18 @@ class PageCache:
             elif name == b"if-modified-since":
                 if_modified_since = value.decode("latin-1")
         self.door_hits += 1
+        lists = page.raw if time.time() >= page.dated_from else page.undated
         # As `not_modified` decides: the ETag when one is sent, else the date (feed readers).
         if (matches(if_none_match, page.etag) if if_none_match is not None else
                 page.modified is not None and unmodified_since(if_modified_since, page.modified)):
-            await send({"type": "http.response.start", "status": 304, "headers": page.raw[3]})
+            await send({"type": "http.response.start", "status": 304, "headers": lists[3]})
             await send({"type": "http.response.body", "body": b""})
             return True
-        body, headers = page.encoded.identity, page.raw[0]
+        body, headers = page.encoded.identity, lists[0]
         for coding in accepted(accept_encoding or ""):
             chosen = page.encoded.br if coding == "br" else page.encoded.gzip
             if chosen is not None:
-                body, headers = chosen, page.raw[2 if coding == "br" else 1]
+                body, headers = chosen, lists[2 if coding == "br" else 1]
                 break
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body if scope["method"] == "GET" else b""})
