@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from conftest import Site, past_this_second
 from dateline.reader.page_cache import CachedPage, PageCache
 from dateline.times import http_date
-from dateline.web.assets import STATIC
+from dateline.web.assets import BUNDLES, STATIC
 from dateline.web.compression import Encoded, accepted
 
 
@@ -163,10 +163,10 @@ def test_static_files_have_hashed_names_that_cache_for_a_year(client: TestClient
     page = client.get(f"/stories/{live_story}").text
     links = re.findall(r'(?:href|src|data-script)="(/static/[^"]+)"', page)
     assert {re.sub(r"\.[0-9a-f]{10}\.", ".", link) for link in links} >= {
-        "/static/dateline.css", "/static/live.js", "/static/push.js", "/static/favicon.svg"}
+        "/static/dateline.css", "/static/story.js", "/static/push.js", "/static/favicon.svg"}
     for link in links:
         name = re.sub(r"\.[0-9a-f]{10}\.", ".", link.removeprefix("/static/"))
-        on_disk = (STATIC / name).read_bytes()
+        on_disk = b"\n".join((STATIC / part).read_bytes() for part in BUNDLES.get(name, (name,)))
         status, headers, sent = raw(client, link, "br")
         assert status == 200 and headers["cache-control"] == "public, max-age=31536000, immutable", link
         assert headers["x-content-type-options"] == "nosniff", link

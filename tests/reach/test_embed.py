@@ -73,7 +73,7 @@ def test_the_embed_has_no_site_chrome_and_stays_live(embedding: TestClient, site
     html = embedding.get(f"/stories/{slug}/embed").text
     assert 'class="masthead"' not in html and 'class="colophon"' not in html
     assert 'class="notify"' not in html and 'class="order"' not in html
-    assert re.search(r'<script src="/static/live\.[0-9a-f]+\.js" defer>', html)
+    assert re.search(r'<script src="/static/story\.[0-9a-f]+\.js" defer>', html)
     assert re.search(r'<script src="/static/framed\.[0-9a-f]+\.js" defer>', html)
     assert "push." not in html  # no notifications (nor their service worker) from inside a frame
     assert "class=\"story in-embed story-wide\"" in html and f'data-slug="{slug}"' in html
