@@ -64,6 +64,11 @@ def page(browser: Any) -> Iterator[Any]:
     assert errors == [], "the page logged errors"
 
 
+def wait_until_live(page: Any) -> None:
+    """Until the story page's stream is open: static/live.js marks its status line."""
+    page.wait_for_selector(".connection[data-state=live], .connection[data-state=back]", state="attached")
+
+
 @dataclass
 class Newsroom:
     """A running server with the personas' tokens, and helpers to post like a client."""

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from .conftest import Newsroom
+from .conftest import Newsroom, wait_until_live
 
 pytestmark = pytest.mark.slow
 SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 900}}
@@ -172,7 +172,7 @@ def test_every_key_event_link_brings_its_update_into_view(reader: Any, newsroom:
 def test_the_live_key_events_list_keeps_to_the_servers_eight(reader: Any, newsroom: Newsroom) -> None:
     slug, _ = busy_story(newsroom)
     reader.goto(f"{newsroom.base_url}/stories/{slug}")
-    reader.wait_for_function("() => performance.getEntriesByType('resource').some(r => r.name.includes('/live'))")
+    wait_until_live(reader)
     fresh = newsroom.post(slug, kind="quote", body="We will not leave the square tonight.", speaker="Jana Holt",
                           role="student organiser", key_event=True)
     newest = reader.locator(".key-events li").first
@@ -191,7 +191,7 @@ def test_the_live_key_events_list_keeps_to_the_servers_eight(reader: Any, newsro
 def test_what_we_know_changes_live(reader: Any, newsroom: Newsroom) -> None:
     slug, _ = busy_story(newsroom, updates=3)
     reader.goto(f"{newsroom.base_url}/stories/{slug}")
-    reader.wait_for_function("() => performance.getEntriesByType('resource').some(r => r.name.includes('/live'))")
+    wait_until_live(reader)
     before = reader.locator(".facts-updated time").get_attribute("datetime")
     facts = ["The commission will publish a full count at noon.", *FACTS[1:]]
     newsroom.call("PATCH", f"/api/v1/stories/{slug}", json={"facts": facts})

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Newsroom
+from .conftest import Newsroom, wait_until_live
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ def test_ending_stops_the_stream_and_reopening_brings_the_page_back(page: Any, n
     streams: list[str] = []
     page.on("request", lambda request: streams.append(request.url) if "/live" in request.url else None)
     page.goto(f"{newsroom.base_url}/stories/{slug}")
-    page.wait_for_function("() => performance.getEntriesByType('resource').some(r => r.name.includes('/live'))")
+    wait_until_live(page)
     page.evaluate("window.__sameDocument = true")
 
     newsroom.call("PATCH", f"/api/v1/stories/{slug}", json={"status": "ended", "closing_summary": "Results on Monday."})
@@ -42,7 +42,7 @@ def test_ending_stops_the_stream_and_reopening_brings_the_page_back(page: Any, n
     with page.expect_navigation(timeout=5000):
         # The reader comes back to the tab: the page checks at once and reloads, live.
         page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
-    page.wait_for_function("() => performance.getEntriesByType('resource').some(r => r.name.includes('/live'))")
+    wait_until_live(page)
     assert page.locator(".live-marker").text_content() == "Live" and not page.locator(".coverage-ended").is_visible()
     entry = newsroom.post(slug, body="The count is to be redone.")
     page.locator(f"#entry-{entry['id']}").wait_for(timeout=2000)

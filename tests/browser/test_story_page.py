@@ -12,15 +12,15 @@ from dateline.accounts import users as accounts
 from dateline.stories import entries, story as stories
 from dateline.db import Database
 
-from .conftest import Newsroom, copy_template
+from .conftest import Newsroom, copy_template, wait_until_live
 
 pytestmark = pytest.mark.slow
 
 
 def open_story(page: Any, newsroom: Newsroom, slug: str) -> None:
     page.goto(f"{newsroom.base_url}/stories/{slug}")
-    # The stream is open once the server has registered the reader; wait for the first bytes.
-    page.wait_for_function("() => performance.getEntriesByType('resource').some(r => r.name.includes('/live'))")
+    # Wait until the stream is open: its answer has begun, so the server holds the reader.
+    wait_until_live(page)
 
 
 def test_a_post_appears_within_a_second_without_reload(page: Any, newsroom: Newsroom) -> None:

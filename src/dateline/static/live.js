@@ -475,6 +475,8 @@
       if (connection.dataset.state === "lost") {
         setConnection("Back online", "back");
         setTimeout(function () { if (connection.dataset.state === "back") setConnection("", "live"); }, 3000);
+      } else if (connection.dataset.state !== "back") {
+        connection.dataset.state = "live"; // open: said by the markup alone, as nothing changed
       }
     };
     source.onerror = function () {
