@@ -2,7 +2,7 @@
 against pywebpush's usual synchronous loop, side by side, in the same run.
 
     python benchmarks/push_fanout.py                 # 100,000 subscribers
-    python benchmarks/push_fanout.py --subscribers 5000 --pywebpush 1000   # a quick look
+    python benchmarks/push_fanout.py --quick         # 5,000 subscribers, under a minute
     python benchmarks/push_fanout.py --tls --rtt-ms 40 --pywebpush 200    # a push service 40 ms away
 
 Dateline runs as an operator would run it (`dateline serve`, one process a core, SQLite),
@@ -226,6 +226,8 @@ def in_delayed_network(rtt_ms: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="5,000 subscribers, samples of 500 for pywebpush and httpx: under a minute")
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--pywebpush", type=int, default=3000, help="subscribers in pywebpush's timed sample; 0: none")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -235,6 +237,9 @@ def main() -> None:
     parser.add_argument("--rtt-ms", type=float, default=0.0,
                         help="the push service this many ms away (a network namespace with netem delay; root)")
     args = parser.parse_args()
+    for name, quick in (("subscribers", 5_000), ("pywebpush", 500), ("httpx", 500)):
+        if args.quick and getattr(args, name) == parser.get_default(name):  # what is given stays
+            setattr(args, name, quick)
     n = args.subscribers
     delay_kind = in_delayed_network(args.rtt_ms) if args.rtt_ms else ""
 

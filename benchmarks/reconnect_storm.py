@@ -1,7 +1,7 @@
 """Reconnect storm: a node holding 20,000 readers dies, and they all come back to the others.
 
     python benchmarks/reconnect_storm.py                  # 20,000 readers: window on, then off
-    python benchmarks/reconnect_storm.py --readers 2000   # a quick look
+    python benchmarks/reconnect_storm.py --quick          # 2,000 readers, under a minute
     python benchmarks/reconnect_storm.py --readers 100000 --only window --nchan
 
 Three nodes share one PostgreSQL database (a scratch one, created for the run and dropped
@@ -370,6 +370,7 @@ def nchan_accepts(readers: int, per_process: int, scratch: Path) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 readers: under a minute")
     parser.add_argument("--readers", type=int, default=20_000)
     parser.add_argument("--live", type=int, default=5, help="updates delivered live before the kill")
     parser.add_argument("--missed", type=int, default=10, help="updates posted right after the kill")
@@ -390,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client", choices=fanout.CLIENTS, default="c",
                         help="the load client: compiled from fanout/loadclient.c (default) or fanout/loadclient.py")
     args = parser.parse_args(argv)
+    if args.quick and args.readers == parser.get_default("readers"):
+        args.readers = 2_000
     fanout.client_kind = args.client
     allow_open_files(args.readers_per_process + HEADROOM + 1_000)
     if args.perf and not shutil.which("perf"):

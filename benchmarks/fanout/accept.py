@@ -1,6 +1,7 @@
 """What accepting readers costs a server: N readers connect, and nothing else happens.
 
     python benchmarks/fanout/accept.py --readers 30000 --runs 3
+    python benchmarks/fanout/accept.py --quick    # 5,000 readers, under a minute
     python benchmarks/fanout/accept.py --readers 30000 --servers dateline --profile 15
 
 For each server and each run, the script starts a fresh server as run.py does: Dateline's
@@ -81,6 +82,7 @@ def accept_once(name: str, readers: int, workers: int, scratch: Path, profile_se
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="5,000 readers: under a minute")
     parser.add_argument("--readers", type=int, default=30_000)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2, help="server processes (K), the same for each server")
@@ -91,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client", choices=run.CLIENTS, default="c", help="the load client (see README.md)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
+    if args.quick and args.readers == parser.get_default("readers"):
+        args.readers = 5_000
     run.client_kind = args.client
     names = [n for n in args.servers.split(",") if n]
     if unknown := set(names) - set(SERVERS):
