@@ -13,6 +13,7 @@ import gzip
 import re
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import brotli
 import pytest
@@ -21,7 +22,7 @@ from fastapi.testclient import TestClient
 from conftest import Site, past_this_second
 from dateline.reader.page_cache import CachedPage, PageCache
 from dateline.times import http_date
-from dateline.web.assets import BUNDLES, STATIC
+from dateline.web.assets import BUNDLES, STATIC, Assets
 from dateline.web.compression import Encoded, accepted
 
 
@@ -148,6 +149,16 @@ def test_a_date_is_given_only_once_the_second_of_its_change_is_over() -> None:
     assert answers(past, if_modified_since=http_date(past - timedelta(seconds=1)))[0][0] == 200
     status, headers = answers(now + timedelta(seconds=3), if_none_match='W/"v1"')[0]
     assert status == 304 and b"last-modified" not in headers and headers[b"etag"] == b'W/"v1"'
+
+
+def test_a_bundle_is_its_parts_in_order_and_no_file_may_take_its_name(tmp_path: Path) -> None:
+    for name, text in (("times.js", "var a = 1;"), ("live.js", "var b = a;")):
+        (tmp_path / name).write_text(text)
+    bundle = Assets(tmp_path).files["story.js"]
+    assert bundle.data == b"var a = 1;\nvar b = a;" and bundle.content_type.startswith("text/javascript")
+    (tmp_path / "story.js").write_text("var c;")
+    with pytest.raises(RuntimeError, match="static/story.js is the name of a bundle"):
+        Assets(tmp_path)
 
 
 def test_accept_encoding_is_read_as_the_rfc_says() -> None:

@@ -476,7 +476,7 @@
         setConnection("Back online", "back");
         setTimeout(function () { if (connection.dataset.state === "back") setConnection("", "live"); }, 3000);
       } else if (connection.dataset.state !== "back") {
-        connection.dataset.state = "live"; // open: said by the markup alone, as nothing changed
+        connection.dataset.state = "live"; // open, with nothing to say: the line stays hidden
       }
     };
     source.onerror = function () {

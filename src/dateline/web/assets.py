@@ -65,6 +65,8 @@ class Assets:
                 name = path.relative_to(folder).as_posix()
                 self.files[name] = Asset(path, hashlib.sha256(data).hexdigest()[:10], content_type, data)
         for name, parts in BUNDLES.items():
+            if name in self.files:
+                raise RuntimeError(f"static/{name} is the name of a bundle (BUNDLES): rename the file")
             data = b"\n".join(self.files[part].data for part in parts)
             first = self.files[parts[0]]
             self.files[name] = Asset(folder / name, hashlib.sha256(data).hexdigest()[:10], first.content_type, data)
