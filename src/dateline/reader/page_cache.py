@@ -87,7 +87,8 @@ class CachedPage:
             lists.append([*common, *extra, (b"content-length", str(len(body)).encode())])
         not_modified = [(n, v) for n, v in common if n in (b"etag", b"cache-control", b"vary", b"last-modified")]
         self.raw = (*lists, not_modified)
-        self.undated = tuple([field for field in fields if field[0] != b"last-modified"] for fields in self.raw)
+        self.undated = self.raw if self.modified is None else tuple(
+            [field for field in fields if field[0] != b"last-modified"] for fields in self.raw)
 
     def response(self, accept_encoding: str | None) -> Response:
         """This page as the ordinary way answers it, with the headers the door sends (the
