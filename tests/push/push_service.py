@@ -56,7 +56,7 @@ class Browser:
     auth: bytes
     behaviour: str = "ok"
     answered: int = 0
-    answered_at: float = 0.0  # when the last request was answered (time.time())
+    first_answered_at: float = 0.0  # time.time() of the first answer
 
     @classmethod
     def new(cls, behaviour: str = "ok") -> "Browser":
@@ -219,7 +219,8 @@ class PushService:
         if not path.startswith("/push/") or browser is None:
             return 404, []
         browser.answered += 1
-        browser.answered_at = time.time()
+        if browser.answered == 1:
+            browser.first_answered_at = time.time()
         if browser.behaviour == "gone":
             return 410, []
         if browser.behaviour == "throttled" and browser.answered == 1:

@@ -158,8 +158,8 @@ def test_429_and_5xx_are_retried_after_retry_after(
     sub = follow(client, service, live_story, behaviour)
     assert post(client, site, live_story, notify=True).status_code == 201
     browser = service.browsers[sub["endpoint"].rsplit("/", 1)[1]]
-    wait_for(lambda: browser.answered == 1, what="the first try")
-    first = browser.answered_at  # the refusal, not when this loop saw it
+    wait_for(lambda: browser.answered >= 1, what="the first try")
+    first = browser.first_answered_at  # the refusal, not when this loop saw it
     still = progress(client, site, live_story)
     assert still["finished_at"] is None and still["sent"] == 0, "a refused try is not counted as sent"
     done = finished(client, site, live_story)
