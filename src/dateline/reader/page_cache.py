@@ -67,7 +67,7 @@ class CachedPage:
     raw: tuple[list[tuple[bytes, bytes]], ...] = ()
     undated: tuple[list[tuple[bytes, bytes]], ...] = ()  # the same, until `Last-Modified` may be sent
     modified: datetime | None = None  # its Last-Modified, for a door's If-Modified-Since
-    dated_from: float = 0.0  # when an answer may carry it (`web/http_cache.py`)
+    dated_from: float = 0.0  # when an answer may carry it (`dated`)
 
     def __post_init__(self) -> None:
         if (last_modified := self.headers.get("Last-Modified")) is not None:
@@ -90,12 +90,17 @@ class CachedPage:
         self.undated = self.raw if self.modified is None else tuple(
             [field for field in fields if field[0] != b"last-modified"] for fields in self.raw)
 
+    def dated(self) -> bool:
+        """Whether an answer sent now may carry its `Last-Modified`: only once the second of
+        the change is over (`web/http_cache.py`)."""
+        return time.time() >= self.dated_from
+
     def response(self, accept_encoding: str | None) -> Response:
         """This page as the ordinary way answers it, with the headers the door sends (the
         security headers are the middleware's there)."""
         coding, body = self.encoded.pick(accept_encoding)
         headers = {"Vary": "Accept-Encoding", **self.headers, "ETag": self.etag}
-        if time.time() < self.dated_from:
+        if not self.dated():
             del headers["Last-Modified"]
         if coding:
             headers["Content-Encoding"] = coding
@@ -157,7 +162,7 @@ class PageCache:
             elif name == b"if-modified-since":
                 if_modified_since = value.decode("latin-1")
         self.door_hits += 1
-        lists = page.raw if time.time() >= page.dated_from else page.undated
+        lists = page.raw if page.dated() else page.undated
         # As `not_modified` decides: the ETag when one is sent, else the date (feed readers).
         if (matches(if_none_match, page.etag) if if_none_match is not None else
                 page.modified is not None and unmodified_since(if_modified_since, page.modified)):
