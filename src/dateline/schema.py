@@ -272,7 +272,9 @@ push_subscriptions = Table(
     Column("story_id", Id, ForeignKey("stories.id", ondelete="CASCADE")),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_push_subscriptions_story_id_id", "story_id", "id"),
-    Index("ix_push_subscriptions_endpoint", "endpoint"),
+    # By endpoint alone (a browser unsubscribing), and by endpoint and story: whether a
+    # site-wide follower follows the story too, one probe for each (push/recipients.py).
+    Index("ix_push_subscriptions_endpoint_story_id", "endpoint", "story_id"),
 )
 
 # The push outbox: one row a notification, written with its entry in one transaction. The

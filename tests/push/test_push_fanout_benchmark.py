@@ -1,6 +1,7 @@
 """The Web Push fan-out benchmark (benchmarks/push_fanout.py) runs end to end: a real
 `dateline serve` sends one notification to every subscriber through the test push service
-over TLS and HTTP/2, and httpx is timed beside it. It checks the harness and its report (the
+over TLS and HTTP/2, and httpx is timed beside it; then to followers of the story and of the
+whole site, each browser once. It checks the harness and its report (the
 benchmark exits non-zero unless the outbox reports every message sent), not speed.
 """
 
@@ -35,3 +36,25 @@ def test_push_fanout_benchmark_reaches_every_subscriber(tmp_path: Path) -> None:
     assert service is not None and int(service.group(1)) > 0, done.stdout
     assert re.search(r"^httpx AsyncClient, http2=True\s+[\d.]+ s .*\(timed on 30, extrapolated\)$",
                      done.stdout, re.MULTILINE), done.stdout
+
+
+def test_push_fanout_benchmark_with_site_wide_followers(tmp_path: Path) -> None:
+    """Half the browsers follow the site, some of them the story too: every browser is sent
+    one message (the benchmark checks the outbox's count against the browsers)."""
+    done = subprocess.run(  # noqa: S603 - our own benchmark, fixed arguments
+        [sys.executable, str(BENCHMARK), "--subscribers", str(SUBSCRIBERS), "--site-followers", "0.5",
+         "--pywebpush", "0", "--httpx", "0", "--workers", "2"],
+        capture_output=True, text=True, timeout=240, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"One notification to {SUBSCRIBERS:,} subscribers, 50% of them site-wide" in done.stdout
+    posted = re.search(r"the post itself \(with its outbox\)\s+([\d.]+) s", done.stdout)
+    assert posted is not None and float(posted.group(1)) > 0, done.stdout
+
+
+def test_push_fanout_benchmark_refuses_a_share_out_of_range(tmp_path: Path) -> None:
+    done = subprocess.run(  # noqa: S603 - our own benchmark, fixed arguments
+        [sys.executable, str(BENCHMARK), "--site-followers", "1.5"], capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2 and "--site-followers" in done.stderr and "between 0 and 1" in done.stderr

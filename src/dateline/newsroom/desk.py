@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from ..accounts.users import Role
 from ..embedding.snippet import VIEWS, snippet
 from ..errors import Invalid, NotFound
-from ..push import outbox
+from ..push import recipients
 from ..stories import entries, posting
 from ..stories import story as stories
 from ..vocabulary import KIND_FIELDS, MAX_FACT, MAX_FACTS, MAX_ID, Audience, EntryKind, StoryStatus
@@ -76,7 +76,7 @@ def desk(request: Request, slug: str) -> Response:
     session = session_of(request)
     with db(request).read() as conn:
         story = _desk_story(conn, slug)
-        followers = outbox.follower_count(conn, story.id)
+        followers = recipients.follower_count(conn, story.id)
     return render(
         request, "desk.html", session, story=story, story_json=json.dumps(stories.story_json(story)),
         can_edit=session.user.can(Role.editor), followers=followers, kinds=KIND_LABELS,

@@ -30,10 +30,7 @@ from sqlalchemy import (
     Connection,
     and_,
     delete,
-    exists,
-    func,
     insert,
-    or_,
     select,
     update,
 )
@@ -42,6 +39,7 @@ from sqlalchemy.engine import Row
 from ..plain_text import entry_text
 from ..schema import entries, figure_blocks, push_deliveries, push_notifications, push_subscriptions
 from ..times import iso_or_none
+from . import recipients
 
 MAX_ATTEMPTS = 6
 MAX_RETRY_SECONDS = 3600
@@ -85,15 +83,6 @@ GONE = Outcome("gone")
 # --- writing a notification ---------------------------------------------------------------
 
 
-def recipients(story_id: int) -> Any:
-    """Followers of the story, and site-wide followers who do not also follow it (one
-    notification a browser, not two)."""
-    subs = push_subscriptions
-    other = subs.alias("other")
-    follows_story = exists().where(other.c.endpoint == subs.c.endpoint, other.c.story_id == story_id)
-    return or_(subs.c.story_id == story_id, and_(subs.c.story_id.is_(None), ~follows_story))
-
-
 def snippet(entry: dict[str, Any]) -> str:
     """Plain text for the notification: the update's words, or the photo's caption."""
     text = entry_text(entry)
@@ -124,18 +113,6 @@ def _encode(message: dict[str, Any]) -> bytes:
     return data
 
 
-def _followers(conn: Connection, story_id: int) -> tuple[int, int]:
-    """How many would be notified now, and the newest of them."""
-    count, last = conn.execute(
-        select(func.count(), func.coalesce(func.max(push_subscriptions.c.id), 0)).where(recipients(story_id))
-    ).one()
-    return int(count), int(last)
-
-
-def follower_count(conn: Connection, story_id: int) -> int:
-    return _followers(conn, story_id)[0]
-
-
 def enqueue(conn: Connection, story: Row[Any], entry: dict[str, Any], ttl: int, now: datetime) -> int:
     """Queue a notification of this entry for the story's and the site's followers, in the
     caller's transaction (the one that writes the entry)."""
@@ -157,7 +134,7 @@ def enqueue_figures(conn: Connection, story: Row[Any], block: dict[str, Any], li
 
 def _enqueue(conn: Connection, story: Row[Any], about: dict[str, int], ttl: int, now: datetime,
              message: Callable[[int], bytes]) -> int:
-    count, last = _followers(conn, story.id)
+    count, last = recipients.followers(conn, story.id)
     notification_id: int = conn.execute(
         insert(push_notifications)
         .values(
@@ -224,11 +201,8 @@ def claim(
         if len(due) < size and note.cursor < note.last_subscription_id:
             # Subscribers not reached yet come with their keys in the same read: a first try
             # has no delivery row to join until this claim writes it.
-            fresh = [Subscription(row.id, row.endpoint, row.p256dh, row.auth, 0) for row in conn.execute(
-                select(subs.id, subs.endpoint, subs.p256dh, subs.auth)
-                .where(recipients(note.story_id), subs.id > note.cursor, subs.id <= note.last_subscription_id)
-                .order_by(subs.id).limit(size - len(due))
-            )]
+            fresh = [Subscription(row.id, row.endpoint, row.p256dh, row.auth, 0) for row in recipients.following(
+                conn, note.story_id, note.cursor, note.last_subscription_id, size - len(due))]
             cursor = fresh[-1].id if len(fresh) == size - len(due) else note.last_subscription_id
             conn.execute(update(push_notifications).where(push_notifications.c.id == note.id).values(cursor=cursor))
             if fresh:

@@ -1,0 +1,114 @@
+"""Who a notification goes to, batch by batch: the story's followers and the site's, each
+browser once, and a claim whose work does not grow with the number of followers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from conftest import Site
+from sqlalchemy import insert, select, text
+from sqlalchemy.engine import Row
+
+from dateline.db import Database
+from dateline.push import outbox
+from dateline.schema import push_notifications, push_subscriptions
+from dateline.stories import story as stories
+
+NOW = datetime(2026, 12, 7, 21, 0, tzinfo=timezone.utc)
+
+
+def followers(db: Database, count: int) -> tuple[Row[Any], set[int]]:
+    """A live story and `count` subscriptions, in id order: odd ones follow the story, even
+    ones the site; every fourth site follower's browser follows the story too (a later
+    subscription of the same endpoint), so it must be notified once, not twice. Returns the
+    story and the ids that should be notified."""
+    with db.write() as conn:
+        story = stories.create_story(conn, headline="Count night in Dravonne", status="live")
+        rows = []
+        for i in range(count):
+            rows.append({"endpoint": f"https://push.example/{i}", "story_id": story.id if i % 2 else None})
+            if i % 8 == 0:
+                rows.append({"endpoint": f"https://push.example/{i}", "story_id": story.id})
+        conn.execute(insert(push_subscriptions), [
+            {**row, "p256dh": "k", "auth": "a", "created_at": NOW} for row in rows])
+        subs = push_subscriptions.c
+        by_id = conn.execute(select(subs.id, subs.endpoint, subs.story_id).order_by(subs.id)).all()
+    following = {endpoint for _, endpoint, story_id in by_id if story_id == story.id}
+    expected = {id_ for id_, endpoint, story_id in by_id if story_id == story.id or endpoint not in following}
+    return story, expected
+
+
+def queue(db: Database, story: Row[Any]) -> None:
+    with db.write() as conn:
+        outbox.enqueue_figures(conn, story, {"id": 1, "title": "Turnout", "updated_at": NOW.isoformat()},
+                               "61%", 3600, NOW)
+
+
+def test_each_recipient_is_claimed_once_in_id_order(site: Site) -> None:
+    story, expected = followers(site.db, 40)
+    queue(site.db, story)
+    claimed: list[int] = []
+    while True:
+        with site.db.write() as conn:
+            batch = outbox.claim(conn, "test", 3, 60, NOW)
+        if batch is None:
+            break
+        assert isinstance(batch, outbox.Batch) and len(batch.subscriptions) <= 3
+        claimed += [sub.id for sub in batch.subscriptions]
+        with site.db.write() as conn:
+            outbox.record(conn, "test", batch, {sub.id: outbox.SENT for sub in batch.subscriptions}, NOW)
+    assert claimed == sorted(expected), "every story and site follower once, browsers following both once"
+    with site.db.read() as conn:
+        note = conn.execute(select(push_notifications)).one()
+    assert (note.recipients, note.sent, note.finished_at is not None) == (len(expected), len(expected), True)
+
+
+def claim_work(db: Database, size: int) -> int:
+    """How much the database does for one claim of `size`: SQLite's virtual machine steps
+    (in hundreds), or the subscription rows PostgreSQL reads (its counts for the
+    connection, not yet flushed to the shared statistics). PostgreSQL is measured with the statistics its
+    autovacuum keeps: with none at all its plans are guesses, for every query."""
+    if not db.is_sqlite:
+        with db.engine.connect() as conn:
+            conn.execute(text("ANALYZE push_subscriptions"))
+            conn.commit()
+    with db.write() as conn:
+        if db.is_sqlite:
+            steps = 0
+
+            def step() -> int:
+                nonlocal steps
+                steps += 1
+                return 0  # go on
+
+            raw = conn.connection.driver_connection
+            raw.set_progress_handler(step, 100)  # type: ignore[union-attr]
+            try:
+                assert isinstance(outbox.claim(conn, "test", size, 60, NOW), outbox.Batch)
+            finally:
+                raw.set_progress_handler(None, 0)  # type: ignore[union-attr]
+            return steps
+        rows_read = text("SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
+                         "FROM pg_stat_xact_user_tables WHERE relname = 'push_subscriptions'")
+        before = conn.execute(rows_read).scalar_one()  # not 0: what the connection did before, unflushed
+        assert isinstance(outbox.claim(conn, "test", size, 60, NOW), outbox.Batch)
+        return int(conn.execute(rows_read).scalar_one() - before)
+
+
+def test_a_claims_work_does_not_grow_with_the_followers(site: Site) -> None:
+    """A batch of 50 from 1,000 followers and from 10,000: about the same work. Reading
+    every follower left, or the story's followers for each batch or each site follower,
+    grows with them."""
+    costs = []
+    for count in (1000, 10_000):
+        with site.db.write() as conn:
+            conn.execute(push_subscriptions.delete())
+            conn.execute(push_notifications.delete())
+        story, _ = followers(site.db, count)
+        queue(site.db, story)
+        costs.append(claim_work(site.db, 50))
+    small, large = costs
+    assert small > 0
+    print(f"claim of 50: {small} at 1,000 followers, {large} at 10,000")
+    assert large < 2 * small, f"a batch of 50 cost {small} at 1,000 followers and {large} at 10,000"
