@@ -60,8 +60,10 @@ def test_reconnect_storm_benchmark_brings_every_reader_back_exactly(tmp_path: Pa
     assert None not in times and times == sorted(times) and times[-1] <= run["catch_up_seconds"] + 1
 
     # Where the machine's CPU went meanwhile: the parts add up to what was busy.
+    # The compiled load clients may spend less than one clock tick (10 ms) on 400 readers, so
+    # theirs may read 0; the survivors, which served every resumed reader, cannot.
     cpu = run["cpu_seconds_in_storm"]
-    assert cpu["survivors"] > 0 and cpu["clients"] > 0
+    assert cpu["survivors"] > 0 and cpu["clients"] >= 0
     assert cpu["busy"] + cpu["idle"] <= cpu["available"] * 1.05 + 0.1
     assert cpu["survivors"] + cpu["clients"] + cpu["other"] == pytest.approx(cpu["busy"], abs=0.02)
     assert "readers back" in done.stdout and "CPU from the kill to the last delivery" in done.stdout

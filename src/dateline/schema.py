@@ -317,6 +317,9 @@ push_deliveries = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("not_before", UTCDateTime),
     Column("last_error", Text),
+    # The deliveries due: a sender's look for work and its claim read only those, however
+    # many wait for a later retry (a whole fan-out, when a push service throttles it).
+    Index("ix_push_deliveries_due", "notification_id", "not_before"),
 )
 
 # Uploaded photos, each variant one row: every node serves what any node stored, and the

@@ -109,6 +109,7 @@ class PushService:
         self.verify_every = verify_every  # the benchmark checks a sample; tests check all
         self.delay = delay  # seconds before each answer: a slow service, or a long fan-out
         self.retry_after = retry_after
+        self.held: list[tuple[Any, tuple[Any, ...]]] | None = None  # answers kept back while held (`hold`)
         self.browsers: dict[str, Browser] = {}
         self.deliveries: dict[str, list[Delivery]] = defaultdict(list)
         self.requests = 0
@@ -206,6 +207,21 @@ class PushService:
                 self.ready.set()
             await self._server.serve_forever()
         uvloop.run(main())  # the push service's own CPU is not what is measured: keep it small
+
+    def hold(self) -> None:
+        """Keep every answer back until `release()`, as a stalled service would: a sender's
+        requests stay in flight, and its batch stays claimed, for as long as a test needs."""
+        self.held = []
+
+    def release(self) -> None:
+        """Send the answers kept back, and answer as usual from now on."""
+        assert self._loop is not None
+
+        def flush() -> None:
+            held, self.held = self.held or [], None
+            for action, args in held:
+                action(*args)
+        self._loop.call_soon_threadsafe(flush)
 
     def stop(self) -> None:
         if self._loop is not None:
@@ -390,7 +406,9 @@ class _Protocol(asyncio.Protocol):
         self.transport.write(self.h2.data_to_send())
 
     def _later(self, action, *args) -> None:  # type: ignore[no-untyped-def]
-        if self.service.delay:
+        if self.service.held is not None:
+            self.service.held.append((action, args))
+        elif self.service.delay:
             asyncio.get_running_loop().call_later(self.service.delay, action, *args)
         else:
             action(*args)

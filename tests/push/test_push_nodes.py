@@ -118,7 +118,16 @@ def test_three_nodes_share_one_fan_out_and_each_subscriber_gets_it_once(pg_site:
             slug = api.post("/api/v1/stories", json={"headline": "Count night", "status": "live"}).json()["slug"]
             subs = fill(pg_site, service, slug)
             outbox.start()
+            # The answers wait until every node holds a batch. Two nodes hold four of the six
+            # (two lanes each), so the third must claim one; were the answers let through, a
+            # node woken late on a loaded machine could find the fan-out already done.
+            service.hold()
             notification = notify(api, slug)
+            try:
+                wait_for(lambda: all(outbox.of(server) for server in servers), timeout=30,
+                         what="every node to claim a batch")
+            finally:
+                service.release()
             note = finished(api, slug)
         owners = [outbox.of(server) for server in servers]
     finally:

@@ -1,18 +1,20 @@
 """Who a notification goes to, batch by batch: the story's followers and the site's, each
-browser once, and a claim whose work does not grow with the number of followers."""
+browser once; and what a sender reads, which does not grow with the followers, nor with
+the deliveries waiting to be retried."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from conftest import Site
-from sqlalchemy import insert, select, text
+from sqlalchemy import Connection, insert, select, text, update
 from sqlalchemy.engine import Row
 
 from dateline.db import Database
 from dateline.push import outbox
-from dateline.schema import push_notifications, push_subscriptions
+from dateline.schema import push_deliveries, push_notifications, push_subscriptions
 from dateline.stories import story as stories
 
 NOW = datetime(2026, 12, 7, 21, 0, tzinfo=timezone.utc)
@@ -64,14 +66,15 @@ def test_each_recipient_is_claimed_once_in_id_order(site: Site) -> None:
     assert (note.recipients, note.sent, note.finished_at is not None) == (len(expected), len(expected), True)
 
 
-def claim_work(db: Database, size: int) -> int:
-    """How much the database does for one claim of `size`: SQLite's virtual machine steps
-    (in hundreds), or the subscription rows PostgreSQL reads (its counts for the
-    connection, not yet flushed to the shared statistics). PostgreSQL is measured with the statistics its
-    autovacuum keeps: with none at all its plans are guesses, for every query."""
+def work(db: Database, table: str, action: Callable[[Connection], object]) -> int:
+    """How much the database does for `action`, in one transaction: SQLite's virtual
+    machine steps (in hundreds), or on PostgreSQL the rows of `table` scanned and its index
+    entries read (the connection's counts, not yet flushed to the shared statistics). PostgreSQL is measured with
+    the statistics its autovacuum keeps: with none at all its plans are guesses, for every
+    query."""
     if not db.is_sqlite:
         with db.engine.connect() as conn:
-            conn.execute(text("ANALYZE push_subscriptions"))
+            conn.execute(text(f"ANALYZE {table}"))
             conn.commit()
     with db.write() as conn:
         if db.is_sqlite:
@@ -85,15 +88,30 @@ def claim_work(db: Database, size: int) -> int:
             raw = conn.connection.driver_connection
             raw.set_progress_handler(step, 100)  # type: ignore[union-attr]
             try:
-                assert isinstance(outbox.claim(conn, "test", size, 60, NOW), outbox.Batch)
+                action(conn)
             finally:
                 raw.set_progress_handler(None, 0)  # type: ignore[union-attr]
             return steps
-        rows_read = text("SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
-                         "FROM pg_stat_xact_user_tables WHERE relname = 'push_subscriptions'")
+        rows_read = text(  # rows scanned, and index entries read (index-only scans fetch no rows)
+            "SELECT coalesce((SELECT seq_tup_read FROM pg_stat_xact_user_tables WHERE relname = :table), 0)"
+            " + coalesce((SELECT sum(pg_stat_get_xact_tuples_returned(indexrelid)) FROM pg_index"
+            " WHERE indrelid = CAST(:table AS regclass)), 0)").bindparams(table=table)
         before = conn.execute(rows_read).scalar_one()  # not 0: what the connection did before, unflushed
-        assert isinstance(outbox.claim(conn, "test", size, 60, NOW), outbox.Batch)
+        action(conn)
         return int(conn.execute(rows_read).scalar_one() - before)
+
+
+def claims(size: int) -> Callable[[Connection], object]:
+    def action(conn: Connection) -> None:
+        assert isinstance(outbox.claim(conn, "test", size, 60, NOW), outbox.Batch)
+    return action
+
+
+def empty(db: Database) -> None:
+    with db.write() as conn:
+        conn.execute(push_deliveries.delete())
+        conn.execute(push_subscriptions.delete())
+        conn.execute(push_notifications.delete())
 
 
 def test_a_claims_work_does_not_grow_with_the_followers(site: Site) -> None:
@@ -102,13 +120,38 @@ def test_a_claims_work_does_not_grow_with_the_followers(site: Site) -> None:
     grows with them."""
     costs = []
     for count in (1000, 10_000):
-        with site.db.write() as conn:
-            conn.execute(push_subscriptions.delete())
-            conn.execute(push_notifications.delete())
+        empty(site.db)
         story, _ = followers(site.db, count)
         queue(site.db, story)
-        costs.append(claim_work(site.db, 50))
+        costs.append(work(site.db, "push_subscriptions", claims(50)))
     small, large = costs
     assert small > 0
     print(f"claim of 50: {small} at 1,000 followers, {large} at 10,000")
     assert large < 2 * small, f"a batch of 50 cost {small} at 1,000 followers and {large} at 10,000"
+
+
+def test_looking_for_work_does_not_grow_with_the_retries_waiting(site: Site) -> None:
+    """A push service throttled a whole fan-out: every delivery waits for its retry, none
+    due yet. A sender's look for work and its claim, woken by any commit, read about the
+    same at 1,000 such deliveries and at 10,000."""
+    costs = []
+    for count in (1000, 10_000):
+        empty(site.db)
+        story, _ = followers(site.db, count)
+        queue(site.db, story)
+        with site.db.write() as conn:  # every recipient claimed, sent, and answered 429
+            ids = conn.execute(select(push_subscriptions.c.id)).scalars().all()
+            conn.execute(update(push_notifications).values(cursor=max(ids)))
+            conn.execute(insert(push_deliveries), [
+                {"notification_id": conn.execute(select(push_notifications.c.id)).scalar_one(),
+                 "subscription_id": id_, "state": "retry", "attempts": 1,
+                 "not_before": NOW + timedelta(minutes=5)} for id_ in ids])
+
+        def look(conn: Connection) -> None:
+            assert outbox.has_work(conn, NOW) is False
+            assert outbox.claim(conn, "test", 500, 60, NOW) is None
+
+        costs.append(work(site.db, "push_deliveries", look))
+    small, large = costs  # on PostgreSQL both may be 0: the index holds nothing due to read
+    print(f"a look for work: {small} at 1,000 waiting, {large} at 10,000")
+    assert large <= 2 * small + 50, f"a look for work cost {small} at 1,000 waiting and {large} at 10,000"

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Connection,
     and_,
     delete,
+    exists,
     insert,
     select,
     update,
@@ -153,6 +154,19 @@ def _enqueue(conn: Connection, story: Row[Any], about: dict[str, int], ttl: int,
 
 
 # --- sending ------------------------------------------------------------------------------
+
+
+def has_work(conn: Connection, now: datetime) -> bool:
+    """Whether a notification has subscribers not reached yet, deliveries due, or nothing
+    left but to be marked finished: a read, so idle senders do not write every second."""
+    notes, deliveries = push_notifications, push_deliveries
+    of_note = deliveries.c.notification_id == notes.c.id
+    return conn.execute(select(notes.c.id).where(
+        notes.c.finished_at.is_(None),
+        (notes.c.cursor < notes.c.last_subscription_id)
+        | exists().where(of_note, deliveries.c.not_before <= now)
+        | ~exists().where(of_note),
+    ).limit(1)).first() is not None
 
 
 def claim(

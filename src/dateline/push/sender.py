@@ -31,11 +31,9 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import exists, select
 
 from ..config import Settings
 from ..db import Database
-from ..schema import push_deliveries, push_notifications
 from . import outbox, subscriptions, webpush
 from .client import PushClient, PushHttpError, Response
 
@@ -201,17 +199,8 @@ class PushSender:
 
     def _has_work(self) -> bool:
         """A read first: the claim is a write, and idle senders must not write every second."""
-        now = datetime.now(timezone.utc)
-        notes, deliveries = push_notifications, push_deliveries
-        of_note = deliveries.c.notification_id == notes.c.id
-        query = select(notes.c.id).where(
-            notes.c.finished_at.is_(None),
-            (notes.c.cursor < notes.c.last_subscription_id)
-            | exists().where(of_note, deliveries.c.not_before <= now)
-            | ~exists().where(of_note),
-        ).limit(1)
         with self.db.read() as conn:
-            return conn.execute(query).first() is not None
+            return outbox.has_work(conn, datetime.now(timezone.utc))
 
     def _claim(self) -> outbox.Batch | Literal["busy"] | None:
         with self.db.write() as conn:
