@@ -141,10 +141,10 @@ def test_looking_for_work_does_not_grow_with_the_retries_waiting(site: Site) -> 
         queue(site.db, story)
         with site.db.write() as conn:  # every recipient claimed, sent, and answered 429
             ids = conn.execute(select(push_subscriptions.c.id)).scalars().all()
+            note = conn.execute(select(push_notifications.c.id)).scalar_one()
             conn.execute(update(push_notifications).values(cursor=max(ids)))
             conn.execute(insert(push_deliveries), [
-                {"notification_id": conn.execute(select(push_notifications.c.id)).scalar_one(),
-                 "subscription_id": id_, "state": "retry", "attempts": 1,
+                {"notification_id": note, "subscription_id": id_, "state": "retry", "attempts": 1,
                  "not_before": NOW + timedelta(minutes=5)} for id_ in ids])
 
         def look(conn: Connection) -> None:
