@@ -103,13 +103,14 @@ def setup(folder: Path, n: int, origin: str, browser: Browser,
     endpoints = [f"{origin}/push/{i:08d}" for i in range(n)]
     now = datetime.now(timezone.utc)
     keys = {"p256dh": browser.public(), "auth": browser.auth_b64(), "created_at": now}
-    site_every = round(1 / site_share) if site_share else 0  # every k-th browser follows the site
-    rows = []
+    rows, site_wide = [], 0
     for i, endpoint in enumerate(endpoints):
-        site_wide = site_every and i % site_every == 0
-        rows.append({"endpoint": endpoint, "story_id": None if site_wide else story.id, **keys})
-        if site_wide and i % (10 * site_every) == 0:
-            rows.append({"endpoint": endpoint, "story_id": story.id, **keys})
+        follows_site = int((i + 1) * site_share) > int(i * site_share)  # spread evenly: the share exactly
+        rows.append({"endpoint": endpoint, "story_id": None if follows_site else story.id, **keys})
+        if follows_site:
+            if site_wide % 10 == 0:
+                rows.append({"endpoint": endpoint, "story_id": story.id, **keys})
+            site_wide += 1
     with db.write() as conn:
         for start in range(0, len(rows), 5000):
             conn.execute(push_subscriptions.insert(), rows[start:start + 5000])
