@@ -36,8 +36,9 @@ NUDGED_WITHIN = 5.0  # seconds: the senders poll every 30 s here, so only a nudg
 
 class Outbox(threading.Thread):
     """Looks at the deliveries in flight every few milliseconds: for each sender, when it was
-    first seen holding a batch, and the batches it held (each by its lowest subscription id:
-    a sender holds one batch at a time)."""
+    first seen holding a batch, and the batches it held. A batch is known by its place in the
+    fan-out: the tests' followers have consecutive ids, and a claim takes the next BATCH of
+    them, so each of a sender's batches in flight is seen (it holds up to LANES at once)."""
 
     def __init__(self, url: str) -> None:
         super().__init__(daemon=True)
@@ -48,16 +49,18 @@ class Outbox(threading.Thread):
         self._halt = threading.Event()
 
     def run(self) -> None:
-        query = (select(push_deliveries.c.owner, func.min(push_deliveries.c.subscription_id))
-                 .where(push_deliveries.c.state == "sending").group_by(push_deliveries.c.owner))
         with self.engine.connect() as conn:
+            first = conn.execute(select(func.min(push_subscriptions.c.id))).scalar_one()  # started after `fill`
+            place = (push_deliveries.c.subscription_id - first) // BATCH
+            query = (select(push_deliveries.c.owner, place).where(push_deliveries.c.state == "sending")
+                     .group_by(push_deliveries.c.owner, place))
             while not self._halt.is_set():
                 rows = conn.execute(query).all()
                 conn.rollback()  # a fresh snapshot each time, and no transaction left open
                 now = time.monotonic()
-                for owner, lowest in rows:
+                for owner, batch in rows:
                     self.first_seen.setdefault(owner, now)
-                    self.batches[owner].add(lowest)
+                    self.batches[owner].add(int(batch))
                 self.holding = {owner for owner, _ in rows}
                 time.sleep(0.005)
 
@@ -139,7 +142,8 @@ def test_three_nodes_share_one_fan_out_and_each_subscriber_gets_it_once(pg_site:
     assert sorted(set(counts.values())) == [1], "every subscriber got it, and nobody twice"
     assert (note["sent"], note["failed"]) == (FOLLOWERS, 0)
     assert None not in owners, f"every node took part: {dict(outbox.batches)}"
-    assert sum(len(outbox.batches[o]) for o in owners if o) == FOLLOWERS // BATCH, "six batches, none claimed twice"
+    held = [batch for o in owners if o for batch in outbox.batches[o]]
+    assert sorted(held) == list(range(FOLLOWERS // BATCH)), f"six batches, none claimed twice: {dict(outbox.batches)}"
     ids = {m["id"] for s in subs for m in service.messages(s) if m}
     assert ids == {notification}
 
